@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Build the dev cluster's binaries from Go modules: kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl (all one Kubernetes version), etcd, kwok and helm.
+#
+# Versions are pinned by the wrapper modules under hack/tools/*/go.mod (with their go.sum).
+# Binaries land in a cache outside the repository, keyed by version, so a warm run only
+# checks that they exist:
+#   ${KUBETRAIN_CACHE:-${XDG_CACHE_HOME:-~/.cache}/kubetrain}/bin/<name>-<version>/<name>
+# It prints the directory holding every binary (the last line of stdout) so that callers can
+# do `bindir=$(hack/build-k8s.sh | tail -n1)`. Progress goes to stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools="$here/tools"
+cache=${KUBETRAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubetrain}
+bindir="$cache/bin/current"
+
+# The module proxy is reachable but the checksum database may not be; go.sum is committed.
+export GOSUMDB=${GOSUMDB:-off} GOFLAGS=${GOFLAGS:--mod=mod} CGO_ENABLED=0 GOTOOLCHAIN=local
+
+log() { printf '[build-k8s %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# version MODULE_DIR MODULE_PATH -> the version that go.mod requires
+version() { awk -v m="$2" '$1 == m || ($1 == "require" && $2 == m) {print $NF; exit}' "$tools/$1/go.mod"; }
+
+k8s_version=$(version kubernetes k8s.io/kubernetes)
+etcd_version=$(version etcd go.etcd.io/etcd/server/v3)
+kwok_version=$(version kwok sigs.k8s.io/kwok)
+helm_version=$(version helm helm.sh/helm/v3)
+[ -n "$k8s_version" ] && [ -n "$etcd_version" ] && [ -n "$kwok_version" ] && [ -n "$helm_version" ] || {
+  log "could not read the pinned versions from $tools/*/go.mod"; exit 1; }
+
+# build MODULE_DIR NAME VERSION PACKAGE [LDFLAGS]
+build() {
+  local dir=$1 name=$2 ver=$3 pkg=$4 ldflags=${5:-}
+  local out="$cache/bin/$name-$ver/$name"
+  if [ -x "$out" ]; then
+    log "$name $ver: cached"
+  else
+    log "$name $ver: building $pkg (cold builds take minutes on 2 cores)"
+    local start=$SECONDS
+    mkdir -p "$(dirname "$out")"
+    # A ticker so that a long cold build visibly makes progress.
+    ( while sleep 30; do log "  ... still building $name ($((SECONDS - start))s)"; done ) &
+    local ticker=$!
+    if ! (cd "$tools/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"); then
+      kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+      log "$name: build failed"; exit 1
+    fi
+    kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
+    mv "$out.tmp" "$out"
+    log "$name $ver: built in $((SECONDS - start))s"
+  fi
+  mkdir -p "$bindir"
+  ln -sfn "$out" "$bindir/$name"
+}
+
+minor=${k8s_version#v1.}; minor=${minor%%.*}
+k8s_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+done
+
+build kubernetes kube-apiserver "$k8s_version" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+build kubernetes kube-controller-manager "$k8s_version" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+build kubernetes kube-scheduler "$k8s_version" k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
+build kubernetes kubectl "$k8s_version" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+build etcd etcd "$etcd_version" . \
+  "-X go.etcd.io/etcd/api/v3/version.GitSHA=release"
+build kwok kwok "$kwok_version" sigs.k8s.io/kwok/cmd/kwok \
+  "-X sigs.k8s.io/kwok/pkg/consts.Version=$kwok_version"
+build helm helm "$helm_version" helm.sh/helm/v3/cmd/helm \
+  "-X helm.sh/helm/v3/internal/version.version=$helm_version"
+
+log "all binaries ready in $bindir"
+echo "$bindir"

@@ -1,0 +1,1 @@
+"""The in-container trainer: data, preparation, training, tuning, evaluation, artifacts."""
