@@ -1,0 +1,1 @@
+"""The local development cluster: control plane, kwok node pools, the local node, S3."""
