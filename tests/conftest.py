@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,6 +60,18 @@ class DevCluster:
             timeout=timeout,
         )
 
+    def kubetrain(
+        self, *args: str, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the `kubetrain` command of this environment."""
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "kubetrain"), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
     def api_client(self):  # type: ignore[no-untyped-def]
         from kubernetes import config
 
@@ -68,6 +82,7 @@ class DevCluster:
 def dev_cluster() -> Iterator[DevCluster]:
     from kubetrain.dev import cluster
 
+    already_running = cluster.status()["running"]
     info = cluster.up(progress=lambda msg: print(f"[dev up] {msg}", flush=True))
     os.environ["KUBECONFIG"] = str(info.kubeconfig)
     yield DevCluster(
@@ -81,6 +96,8 @@ def dev_cluster() -> Iterator[DevCluster]:
         ),
         bin_dir=info.bin_dir,
     )
+    if not already_running and os.environ.get("KUBETRAIN_KEEP_CLUSTER") != "1":
+        cluster.down()
 
 
 @pytest.fixture
@@ -88,6 +105,12 @@ def namespace(dev_cluster: DevCluster) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards (without waiting)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     dev_cluster.kubectl("create", "namespace", name)
+    # Pods are refused until the namespace's default ServiceAccount exists.
+    deadline = time.monotonic() + 30
+    while dev_cluster.kubectl("get", "sa", "default", "-n", name, check=False).returncode:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no default ServiceAccount in {name}")
+        time.sleep(0.2)
     yield name
     dev_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

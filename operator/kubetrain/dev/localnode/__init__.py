@@ -1,0 +1,1 @@
+"""The `local` node: a small kubelet whose pods really run as processes on this machine."""

@@ -1,0 +1,31 @@
+"""`python -m kubetrain.dev.localnode SETTINGS.json KUBECONFIG`: run the local node's kubelet."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from kubernetes import config
+
+from kubetrain.dev.localnode.kubelet import Kubelet, NodeSettings
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m kubetrain.dev.localnode SETTINGS.json KUBECONFIG", file=sys.stderr)
+        return 2
+    raw = json.loads(Path(argv[0]).read_text())
+    raw["pods_dir"] = Path(raw["pods_dir"])
+    settings = NodeSettings(**raw)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    api = config.new_client_from_config(config_file=argv[1])
+    Kubelet(api, settings).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

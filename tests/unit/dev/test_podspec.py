@@ -1,0 +1,143 @@
+"""What the local node derives from a Pod: env, command line, hosts file, phase and status."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubetrain.dev.localnode import podspec
+from kubetrain.dev.localnode.podspec import ContainerState, EnvSources, PodConfigError
+
+POD = {
+    "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"app": "x"}},
+    "spec": {"nodeName": "local", "serviceAccountName": "sa", "restartPolicy": "Never"},
+}
+
+
+def sources(secrets: dict[str, dict[str, str]] | None = None) -> EnvSources:
+    secrets = secrets or {}
+    maps = {"cfg": {"MODE": "fast", "LEVEL": "3"}}
+    return EnvSources(
+        config_map_key=lambda n, k: maps.get(n, {}).get(k),
+        secret_key=lambda n, k: secrets.get(n, {}).get(k),
+        config_map=lambda n: maps.get(n),
+        secret=lambda n: secrets.get(n),
+    )
+
+
+def test_env_resolves_values_refs_and_expansion() -> None:
+    container = {
+        "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
+        "env": [
+            {"name": "A", "value": "one"},
+            {"name": "B", "value": "$(A)-two $$(A) $(MISSING)"},
+            {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "s", "key": "pw"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "M", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "MODE"}}},
+        ],
+    }
+    env = podspec.container_env(
+        POD, container, sources({"s": {"pw": "hunter2"}}), "127.0.0.7", "127.0.0.1", {"X": "1"}
+    )
+    assert env == {
+        "X": "1",
+        "CFG_MODE": "fast",
+        "CFG_LEVEL": "3",
+        "A": "one",
+        "B": "one-two $(A) $(MISSING)",
+        "PW": "hunter2",
+        "IP": "127.0.0.7",
+        "APP": "x",
+        "M": "fast",
+    }
+
+
+def test_missing_secret_key_is_a_clear_error_unless_optional() -> None:
+    ref = {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "s", "key": "pw"}}}
+    with pytest.raises(PodConfigError, match='key "pw" of Secret "s" not found'):
+        podspec.container_env(POD, {"env": [ref]}, sources(), "127.0.0.2", "127.0.0.1")
+    ref["valueFrom"]["secretKeyRef"]["optional"] = True  # type: ignore[index]
+    assert podspec.container_env(POD, {"env": [ref]}, sources(), "127.0.0.2", "127.0.0.1") == {}
+
+
+def test_command_line_needs_a_command_and_expands_args() -> None:
+    assert podspec.command_line(
+        {"command": ["python", "-c"], "args": ["print('$(A)')"]}, {"A": "hi"}
+    ) == ["python", "-c", "print('hi')"]
+    with pytest.raises(PodConfigError, match="has no command"):
+        podspec.command_line({"name": "c", "args": ["x"]}, {})
+
+
+def test_service_names_resolve_to_local_backends() -> None:
+    services = [
+        {"metadata": {"name": "head", "namespace": "ns"}, "spec": {"selector": {"app": "x"}}},
+        {"metadata": {"name": "other", "namespace": "ns"}, "spec": {"selector": {"app": "y"}}},
+        {"metadata": {"name": "noselector", "namespace": "ns"}, "spec": {}},
+    ]
+    pods = [
+        podspec.LocalPod("ns", "p", "127.0.0.5", {"app": "x"}, hostname="h0", subdomain="head"),
+        podspec.LocalPod("elsewhere", "q", "127.0.0.6", {"app": "x"}),
+    ]
+    records = podspec.service_records(services, pods)
+    assert records == [
+        ("127.0.0.5", ["head", "head.ns", "head.ns.svc", "head.ns.svc.cluster.local"]),
+        ("127.0.0.5", ["h0.head", "h0.head.ns.svc", "h0.head.ns.svc.cluster.local"]),
+    ]
+    hosts = podspec.hosts_file(pods[0], records)
+    assert "127.0.0.5\th0.head.ns.svc.cluster.local h0" in hosts
+    assert "127.0.0.1\tkubernetes.default kubernetes.default.svc" in hosts
+
+
+@pytest.mark.parametrize(
+    ("policy", "states", "phase"),
+    [
+        ("Never", [], "Pending"),
+        ("Never", [ContainerState("a")], "Pending"),
+        ("Never", [ContainerState("a", state="running")], "Running"),
+        ("Never", [ContainerState("a", state="terminated", exit_code=0)], "Succeeded"),
+        ("Never", [ContainerState("a", state="terminated", exit_code=2)], "Failed"),
+        ("OnFailure", [ContainerState("a", state="terminated", exit_code=2)], "Running"),
+        (
+            "Never",
+            [
+                ContainerState("a", state="terminated", exit_code=0),
+                ContainerState("b", state="running"),
+            ],
+            "Running",
+        ),
+    ],
+)
+def test_pod_phase_follows_container_states(
+    policy: str, states: list[ContainerState], phase: str
+) -> None:
+    assert podspec.pod_phase(policy, states) == phase
+
+
+def test_pod_status_reports_exit_code_and_keeps_transition_times() -> None:
+    pod = {**POD, "spec": {**POD["spec"], "containers": [{"name": "a", "image": "img"}]}}
+    running = [ContainerState("a", state="running", started_at="t0")]
+    first = podspec.pod_status(pod, running, "127.0.0.2", "127.0.0.1", "t0", "t1")
+    assert first["phase"] == "Running"
+    assert {c["type"]: c["status"] for c in first["conditions"]}["Ready"] == "True"
+    again = podspec.pod_status(pod, running, "127.0.0.2", "127.0.0.1", "t0", "t2", first)
+    assert again["conditions"] == first["conditions"]
+    done = [
+        ContainerState(
+            "a",
+            state="terminated",
+            exit_code=137,
+            reason="Error",
+            started_at="t0",
+            finished_at="t3",
+        )
+    ]
+    final = podspec.pod_status(pod, done, "127.0.0.2", "127.0.0.1", "t0", "t3", again)
+    assert final["phase"] == "Failed"
+    terminated = final["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 137
+    ready = {c["type"]: c for c in final["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"], ready["lastTransitionTime"]) == (
+        "False",
+        "PodCompleted",
+        "t3",
+    )
