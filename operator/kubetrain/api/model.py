@@ -1,0 +1,149 @@
+"""The model: one from the built-in catalogue with its hyperparameters, or your own code.
+
+Built-in PyTorch networks also take `training` (epochs, optimizer, loss, early stopping,
+regularisation); scikit-learn estimators take everything through their hyperparameters.
+Your own code runs in your image with the same data, output, checkpoint and Ray environment.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from kubetrain.api.base import ApiModel, FreeForm, Rule, Text, cel_list, defaulted
+from kubetrain.api.catalogue import NETWORKS
+from kubetrain.api.enums import Loss, ModelName, Optimizer
+
+
+class BuiltinModel(ApiModel):
+    """A model of the built-in catalogue (see the catalogue tables in docs/api.md)."""
+
+    name: ModelName
+    """The model. It must serve the task."""
+    hyperparameters: FreeForm = defaulted(dict)
+    """The model's hyperparameters, by the names the catalogue lists (scikit-learn's own names
+    for estimators). Unset ones take the catalogue default; the operator checks names and types."""
+
+
+class EarlyStopping(ApiModel):
+    """Stop training when the objective has not improved for a while."""
+
+    patience: Annotated[int, Field(strict=True, ge=1, le=1000)] = 5
+    """Epochs without improvement before stopping."""
+    min_delta: Annotated[float, Field(strict=True, ge=0.0)] = 0.0
+    """The smallest change of the objective that counts as an improvement."""
+
+
+class Training(ApiModel):
+    """How a PyTorch network trains (and what your own code is handed, as environment)."""
+
+    epochs: Annotated[int, Field(strict=True, ge=1, le=10_000)] = 10
+    """Passes over the training data."""
+    batch_size: Annotated[int, Field(strict=True, ge=1, le=65_536)] = 32
+    """Rows per batch, per worker."""
+    learning_rate: Annotated[float, Field(strict=True, gt=0.0, le=10.0)] = 0.001
+    """The optimizer's learning rate."""
+    optimizer: Optimizer = Optimizer.ADAM
+    """The optimizer."""
+    loss: Loss | None = None
+    """The loss; it must fit the task. Defaults to cross-entropy (classification) or mse."""
+    early_stopping: EarlyStopping | None = None
+    """Stop early when the objective stalls; off when unset."""
+    weight_decay: Annotated[float, Field(strict=True, ge=0.0, le=1.0)] = 0.0
+    """L2 regularisation."""
+    dropout: Annotated[float, Field(strict=True, ge=0.0, lt=1.0)] = 0.0
+    """Dropout probability between layers."""
+
+
+EnvName = Annotated[
+    str,
+    StringConstraints(strict=True, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"),
+]
+Argument = Annotated[str, StringConstraints(strict=True, max_length=4096)]
+
+
+class EnvVar(ApiModel):
+    """An environment variable for your code."""
+
+    name: EnvName
+    """The name; KUBETRAIN_* names are the operator's."""
+    value: Text = ""
+    """The value."""
+
+    rules = (
+        Rule(
+            cel="!self.name.startsWith('KUBETRAIN_')",
+            message="KUBETRAIN_ variables are set by the operator",
+            holds=lambda e: not e.name.startswith("KUBETRAIN_"),
+            field=".name",
+        ),
+    )
+
+
+class CustomCode(ApiModel):
+    """Your own training code: an image and a command, run on every Ray node.
+
+    It receives the data, output, checkpoint and Ray settings as KUBETRAIN_* variables.
+    """
+
+    image: Annotated[str, StringConstraints(strict=True, max_length=512, pattern=r"^\S+$")]
+    """The container image."""
+    command: Annotated[list[Argument], Field(max_length=64)] = defaulted(list)
+    """The entrypoint; the image's own when empty."""
+    args: Annotated[list[Argument], Field(max_length=256)] = defaulted(list)
+    """Arguments to the entrypoint."""
+    env: Annotated[
+        list[EnvVar],
+        Field(
+            max_length=64,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+        ),
+    ] = defaulted(list)
+    """Extra environment variables, unique by name."""
+
+    @field_validator("env")
+    @classmethod
+    def _unique_names(cls, env: list[EnvVar]) -> list[EnvVar]:
+        # The API server enforces this through x-kubernetes-list-type: map.
+        names = [var.name for var in env]
+        if len(names) != len(set(names)):
+            raise ValueError("environment variable names must be unique")
+        return env
+
+
+class ModelSpec(ApiModel):
+    """The model: exactly one of builtin or custom."""
+
+    builtin: BuiltinModel | None = None
+    """A model from the built-in catalogue."""
+    custom: CustomCode | None = None
+    """Your own code."""
+    training: Training | None = None
+    """Training settings for a PyTorch network (or for your code); defaults when unset."""
+
+    rules = (
+        Rule(
+            cel="has(self.builtin) != has(self.custom)",
+            message="set exactly one of builtin or custom",
+            holds=lambda m: (m.builtin is None) != (m.custom is None),
+        ),
+        Rule(
+            cel="!has(self.training) || !has(self.builtin) || "
+            f"self.builtin.name in {cel_list(NETWORKS)}",
+            message="applies to PyTorch networks and custom code; scikit-learn estimators take "
+            "their settings as hyperparameters",
+            holds=lambda m: m.training is None or m.builtin is None or m.builtin.name in NETWORKS,
+            field=".training",
+        ),
+    )
+
+    @property
+    def resolved_training(self) -> Training | None:
+        """The training settings in effect: None for scikit-learn estimators."""
+        if self.builtin is not None and self.builtin.name not in NETWORKS:
+            return None
+        return self.training or Training()

@@ -1,0 +1,106 @@
+"""How data is prepared before training: cleaning, scaling, encoding and the split."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from kubetrain.api.base import ApiModel, Bool, Rule, Seed, defaulted
+from kubetrain.api.enums import Encoding, MissingStrategy, Scaling
+
+
+class MissingValues(ApiModel):
+    """How rows with missing values are handled."""
+
+    strategy: MissingStrategy = MissingStrategy.MEDIAN
+    """Drop the rows, or impute (mean, median and most-frequent per column, or a constant).
+    Non-numeric columns impute their most frequent value unless the strategy is constant."""
+    fill_value: Annotated[str, StringConstraints(strict=True, max_length=256)] | None = None
+    """The constant, for strategy constant; converted to each column's type."""
+
+    rules = (
+        Rule(
+            cel="(self.strategy == 'constant') == has(self.fillValue)",
+            message="is required for strategy constant, and only for it",
+            holds=lambda m: (m.strategy == MissingStrategy.CONSTANT) == (m.fill_value is not None),
+            field=".fillValue",
+        ),
+    )
+
+
+Fraction = Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]
+
+
+class Split(ApiModel):
+    """A random train/validation/test split (chronological for forecasting)."""
+
+    validation: Annotated[float, Field(strict=True, gt=0.0, lt=1.0)] = 0.2
+    """The fraction of rows for validation: model selection, early stopping, tuning."""
+    test: Fraction = 0.2
+    """The fraction of rows held out for the final test; 0 for none."""
+    seed: Seed = 42
+    """The seed of the shuffle."""
+    stratify: Bool = False
+    """Keep the class proportions in every part (classification tasks only)."""
+
+    rules = (
+        Rule(
+            cel="self.validation + self.test < 1.0",
+            message="validation + test must be less than 1, leaving rows to train on",
+            holds=lambda s: s.validation + s.test < 1.0,
+            field=".test",
+        ),
+    )
+
+
+class CrossValidation(ApiModel):
+    """k-fold cross-validation (time-series folds for forecasting) instead of one split."""
+
+    folds: Annotated[int, Field(strict=True, ge=2, le=20)] = 5
+    """The number of folds."""
+    seed: Seed = 42
+    """The seed of the fold assignment."""
+    stratify: Bool = False
+    """Keep the class proportions in every fold (classification tasks only)."""
+
+
+class Preparation(ApiModel):
+    """Data preparation. Without split or crossValidation the default split applies."""
+
+    drop_duplicates: Bool = True
+    """Remove duplicate rows."""
+    missing: MissingValues = defaulted(MissingValues)
+    """Missing values."""
+    scaling: Scaling = Scaling.STANDARD
+    """Scaling of numeric features (tabular tasks)."""
+    encoding: Encoding = Encoding.ONE_HOT
+    """Encoding of categorical features (tabular tasks)."""
+    split: Split | None = None
+    """A train/validation/test split."""
+    cross_validation: CrossValidation | None = None
+    """k-fold cross-validation."""
+
+    rules = (
+        Rule(
+            cel="!has(self.split) || !has(self.crossValidation)",
+            message="set at most one of split or crossValidation",
+            holds=lambda p: p.split is None or p.cross_validation is None,
+            field=".crossValidation",
+        ),
+    )
+
+    @property
+    def stratify(self) -> bool:
+        """Whether the split or the folds keep class proportions."""
+        return bool(
+            (self.split and self.split.stratify)
+            or (self.cross_validation and self.cross_validation.stratify)
+        )
+
+    @property
+    def resolved_split(self) -> Split | None:
+        """The split in effect: the given one, or the default unless cross-validating."""
+        if self.cross_validation is not None:
+            return None
+        return self.split or Split()
