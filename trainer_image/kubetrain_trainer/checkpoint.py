@@ -1,0 +1,148 @@
+"""Stage 7, checkpoints: periodic saves to the attempt's prefix, resume across attempts, SIGTERM.
+
+Layout under the job's prefix `<output>/<namespace>/<job>/`:
+
+    <attempt>/checkpoints/epoch-000012.pt   torch.save'd training state
+    <attempt>/checkpoints/latest.json       {"name", "epoch", "fingerprint", "attempt"}
+
+`latest.json` is written after the checkpoint it names, so a reader never follows it to half a
+file. A new attempt calls `CheckpointStore.latest()`, which looks through every attempt of the job
+(the newest first) and returns the last state whose fingerprint — data hash plus the settings
+that shape the model — matches; a checkpoint from a different model or data is ignored rather
+than loaded into the wrong network.
+
+`StopSignal` turns SIGTERM into a flag the training loop polls between batches; the loop then
+saves a checkpoint and raises `Interrupted` (exit code 143). Ray Train workers run in other
+processes, so the flag is mirrored to a file whose path travels with the worker config.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubetrain_trainer.storage import Storage
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    every_epochs: int | None = 1
+    every_seconds: float | None = None
+
+    def due(self, epoch: int, last_saved_at: float) -> bool:
+        if self.every_epochs and epoch % self.every_epochs == 0:
+            return True
+        return bool(self.every_seconds and time.monotonic() - last_saved_at >= self.every_seconds)
+
+
+def _attempt_order(name: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (int(digits) if digits else -1, name)
+
+
+class CheckpointStore:
+    """Checkpoints of one job; writes go to the current attempt, reads search all attempts."""
+
+    def __init__(
+        self,
+        job: Storage,
+        attempt: str,
+        fingerprint: str,
+        policy: CheckpointPolicy | None = None,
+        keep: int = 2,
+    ) -> None:
+        self.keep = keep
+        self.job = job
+        self.attempt = attempt
+        self.fingerprint = fingerprint
+        self.policy = policy or CheckpointPolicy()
+        self.last_saved_at = time.monotonic()
+        self.saved: list[str] = []
+
+    def save(self, state: dict[str, Any], epoch: int) -> str:
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        name = f"{self.attempt}/checkpoints/epoch-{epoch:06d}.pt"
+        self.job.write_bytes(name, buf.getvalue())
+        pointer = {
+            "name": name,
+            "epoch": epoch,
+            "fingerprint": self.fingerprint,
+            "attempt": self.attempt,
+            "savedAt": time.time(),
+        }
+        self.job.write_bytes(
+            f"{self.attempt}/checkpoints/latest.json", json.dumps(pointer).encode()
+        )
+        self.last_saved_at = time.monotonic()
+        self.saved.append(name)
+        for old in self.saved[: -self.keep]:
+            self.job.delete(old)
+        self.saved = self.saved[-self.keep :]
+        return name
+
+    def maybe_save(self, state_fn: Any, epoch: int) -> str | None:
+        if self.policy.due(epoch, self.last_saved_at):
+            return self.save(state_fn(), epoch)
+        return None
+
+    def latest(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(state, pointer) of the newest matching checkpoint of any attempt, or None."""
+        import torch
+
+        pointers = [n for n in self.job.list("") if n.endswith("/checkpoints/latest.json")]
+        candidates = []
+        for name in pointers:
+            try:
+                pointer = json.loads(self.job.read_bytes(name))
+            except (ValueError, OSError):
+                continue
+            if pointer.get("fingerprint") == self.fingerprint:
+                candidates.append(pointer)
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda p: (_attempt_order(str(p["attempt"])), int(p["epoch"])))
+        with tempfile.TemporaryDirectory(prefix="kubetrain-ckpt-") as tmp:
+            local = Path(tmp) / "checkpoint.pt"
+            self.job.download_file(best["name"], local)
+            state = torch.load(local, map_location="cpu", weights_only=False)
+        return state, best
+
+
+class StopSignal:
+    """SIGTERM → a flag (and a file, for worker processes) that training loops poll."""
+
+    def __init__(self, flag_file: Path | None = None) -> None:
+        self.flag_file = flag_file
+        self._requested = False
+
+    def install(self) -> StopSignal:
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.request()
+
+    def request(self) -> None:
+        self._requested = True
+        if self.flag_file is not None:
+            self.flag_file.parent.mkdir(parents=True, exist_ok=True)
+            self.flag_file.touch()
+
+    def requested(self) -> bool:
+        return self._requested or bool(self.flag_file and self.flag_file.exists())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"flag_file": self.flag_file}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.flag_file = state["flag_file"]
+        self._requested = False

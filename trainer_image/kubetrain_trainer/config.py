@@ -1,0 +1,261 @@
+"""The adapter from the TrainingJob API (`kubetrain.api`) to the stages' own small inputs.
+
+Each stage takes a dataclass of its own (`DataSource`, `PrepSpec`, `ModelSpec`, `TuneSpec`, ...)
+and knows nothing of the manifest. This module is the one place that reads the resolved spec:
+it validates it with `kubetrain.api.TrainingJobSpec` (the single source of truth), fills the
+catalogue's defaults, and maps names where the trainer's vocabulary differs (the API's
+`image-classification` and `text-classification` are classification over image or text
+features here; `most-frequent` is scikit-learn's `most_frequent`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubetrain_trainer.checkpoint import CheckpointPolicy
+from kubetrain_trainer.data import BUILTIN_DATASETS, DataSource
+from kubetrain_trainer.errors import InvalidSpecError
+from kubetrain_trainer.evaluate import Objective
+from kubetrain_trainer.prepare import PrepSpec, TextFeatures
+from kubetrain_trainer.storage import S3Settings
+from kubetrain_trainer.torch_train import TrainingSpec
+from kubetrain_trainer.train import ModelSpec
+from kubetrain_trainer.tune import SearchDomain, TuneSpec
+
+BASE_TASK = {
+    "classification": "classification",
+    "image-classification": "classification",
+    "text-classification": "classification",
+    "regression": "regression",
+    "forecasting": "forecasting",
+}
+
+
+@dataclass(frozen=True)
+class CustomCode:
+    """Bring-your-own code: the command to run and the extra environment it gets."""
+
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything the workflow needs, in the stages' own terms."""
+
+    task: str  # the API's task
+    base_task: str  # classification | regression | forecasting
+    objective: Objective
+    data: DataSource
+    data_s3: S3Settings | None
+    preparation: PrepSpec
+    model: ModelSpec | None
+    custom: CustomCode | None
+    tuning: TuneSpec | None
+    checkpoint: CheckpointPolicy
+    checkpoints_to_keep: int
+    spec: dict[str, Any]  # the resolved spec, camelCase, as saved with the artifacts
+
+    @property
+    def modality(self) -> str:
+        if self.task == "image-classification":
+            return "image"
+        if self.task == "text-classification":
+            return "text"
+        return "timeseries" if self.base_task == "forecasting" else "tabular"
+
+
+def parse_spec(document: dict[str, Any]) -> Any:
+    """A `kubetrain.api.TrainingJobSpec` from a TrainingJob object or its bare spec."""
+    from pydantic import ValidationError
+
+    from kubetrain.api import TrainingJobSpec, field_errors, invalid_spec_message
+
+    body = document.get("spec", document) if isinstance(document, dict) else document
+    try:
+        return TrainingJobSpec.model_validate(body, by_alias=True, by_name=False)
+    except ValidationError as error:
+        errors = field_errors(error)
+        for e in errors:
+            object.__setattr__(e, "path", "spec." + e.path if e.path else "spec")
+        raise InvalidSpecError(
+            f"invalid TrainingJob spec: {invalid_spec_message(errors)}"
+        ) from None
+
+
+def load_spec_file(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InvalidSpecError(f"cannot read the spec file {path}: {exc.strerror}") from exc
+    try:
+        document = json.loads(text)
+    except ValueError:
+        import yaml
+
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InvalidSpecError(f"the spec file {path} is neither JSON nor YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidSpecError(f"the spec file {path} does not hold an object.")
+    return parse_spec(document)
+
+
+def _s3(access: Any, env_prefix: str) -> S3Settings:
+    """Endpoint/region from the spec, credentials from the environment the operator set."""
+    env = os.environ
+    base = S3Settings.from_env()
+    endpoint = (getattr(access, "endpoint", None) if access else None) or env.get(
+        f"{env_prefix}S3_ENDPOINT"
+    )
+    return S3Settings(
+        endpoint=endpoint or base.endpoint,
+        access_key=env.get(f"{env_prefix}AWS_ACCESS_KEY_ID") or base.access_key,
+        secret_key=env.get(f"{env_prefix}AWS_SECRET_ACCESS_KEY") or base.secret_key,
+        region=(getattr(access, "region", None) if access else None) or base.region,
+    )
+
+
+def _hyperparameters(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(name)  # type: ignore[call-overload]
+    defaults = {k: h.default for k, h in info.hyperparameters.items()} if info else {}
+    return {**defaults, **given}
+
+
+def from_spec(spec: Any) -> JobConfig:
+    """Map a validated `TrainingJobSpec` to the stages' inputs."""
+    problem, prep, model = spec.problem, spec.preparation, spec.model
+    task = str(problem.task)
+    base_task = BASE_TASK[task]
+    metric = str(problem.objective.metric)
+    objective = Objective(
+        metric=metric,
+        direction=str(problem.objective.resolved_direction),
+        threshold=problem.objective.threshold,
+    )
+
+    data = spec.data
+    if data.dataset is not None:
+        source = DataSource(dataset=str(data.dataset))
+    else:
+        src = data.source
+        source = DataSource(
+            uri=src.uri,
+            validation_uri=src.validation_uri,
+            test_uri=src.test_uri,
+            format=str(src.resolved_format),
+        )
+
+    builtin = model.builtin
+    hyper = _hyperparameters(str(builtin.name), dict(builtin.hyperparameters)) if builtin else {}
+    text = None
+    if task == "text-classification":
+        network = builtin is not None and str(builtin.name).startswith("text-")
+        text = TextFeatures(
+            column="",  # resolved from the data: the dataset's, `text`, or the only string column
+            representation="tokens" if network else "tfidf",
+            max_features=int(hyper.get("max_features", 20000)),
+            ngram_max=int(hyper.get("ngram_max", 2)),
+            vocab_size=int(hyper.get("vocab_size", 20000)),
+            max_length=int(hyper.get("max_length", 256)),
+        )
+    image_shape = None
+    if task == "image-classification" and data.dataset is not None:
+        image_shape = BUILTIN_DATASETS[str(data.dataset)][1].image_shape
+    split, cv = prep.resolved_split, prep.cross_validation
+    preparation = PrepSpec(
+        task=base_task,
+        target=problem.target,
+        drop_duplicates=prep.drop_duplicates,
+        missing=str(prep.missing.strategy).replace("-", "_"),
+        fill_value=prep.missing.fill_value,
+        scaling=str(prep.scaling),
+        encoding=str(prep.encoding).replace("-", ""),
+        validation=split.validation if split else 0.0,
+        test=split.test if split else 0.0,
+        seed=(split or cv).seed,
+        stratify=prep.stratify,
+        folds=cv.folds if cv else None,
+        time_column=problem.time_column,
+        horizon=problem.horizon or 1,
+        lookback=problem.resolved_lookback or 1,
+        text=text,
+        image_shape=image_shape,
+    )
+
+    training = model.resolved_training
+    model_spec = None
+    if builtin is not None:
+        training_spec = TrainingSpec()
+        if training is not None:
+            early = training.early_stopping
+            training_spec = TrainingSpec(
+                epochs=training.epochs,
+                batch_size=training.batch_size,
+                learning_rate=training.learning_rate,
+                optimizer=str(training.optimizer),
+                loss=str(training.loss) if training.loss else None,
+                patience=early.patience if early else None,
+                min_delta=early.min_delta if early else 0.0,
+                weight_decay=training.weight_decay,
+                dropout=training.dropout,
+            )
+        model_spec = ModelSpec(
+            name=str(builtin.name),
+            hyperparameters=hyper,
+            training=training_spec,
+            seed=preparation.seed,
+            workers=spec.compute.workers,
+            gpus_per_worker=spec.compute.gpus_per_worker or 0,
+        )
+    custom = None
+    if model.custom is not None:
+        custom = CustomCode(
+            command=[*model.custom.command, *model.custom.args],
+            env={e.name: e.value for e in model.custom.env},
+            epochs=training.epochs if training else None,
+        )
+
+    tuning = None
+    if spec.tuning is not None:
+        t = spec.tuning
+        tuning = TuneSpec(
+            algorithm=str(t.algorithm),
+            search_space={
+                name: SearchDomain(
+                    type=str(d.type), values=d.values, low=d.low, high=d.high, step=d.step
+                )
+                for name, d in t.search_space.items()
+            },
+            max_trials=t.max_trials,
+            parallel_trials=t.parallel_trials,
+            max_failed_trials=t.max_failed_trials,
+            scheduler=str(t.scheduler),
+            grace_period=t.grace_period,
+            time_budget_seconds=t.time_budget_seconds,
+            seed=t.seed if t.seed is not None else preparation.seed,
+            final_model=str(t.final_model),
+        )
+
+    return JobConfig(
+        task=task,
+        base_task=base_task,
+        objective=objective,
+        data=source,
+        data_s3=_s3(data.s3, "KUBETRAIN_DATA_") if data.source is not None else None,
+        preparation=preparation,
+        model=model_spec,
+        custom=custom,
+        tuning=tuning,
+        checkpoint=CheckpointPolicy(every_epochs=spec.output.checkpoint_every_epochs),
+        checkpoints_to_keep=spec.output.checkpoints_to_keep,
+        spec=spec.to_kubernetes(),
+    )

@@ -1,0 +1,59 @@
+"""The trainer's error vocabulary and the exit codes the operator reads.
+
+Every failure a user can fix (a bad manifest, a missing column, a denied bucket) is a
+`TrainerError` with a one-paragraph message that names the problem; `__main__` prints it, writes
+it to the pod's termination log and exits with the error's code. Anything else is a bug or a
+transient fault and exits with `ExitCode.INTERNAL`, which the operator may retry.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; `retryable` tells the operator whether another attempt can help."""
+
+    SUCCEEDED = 0
+    INTERNAL = 1
+    INVALID_INPUT = 2
+    STORAGE_DENIED = 3
+    INTERRUPTED = 143  # 128 + SIGTERM: a checkpoint was written, the next attempt resumes
+
+    @property
+    def retryable(self) -> bool:
+        return self in (ExitCode.INTERNAL, ExitCode.INTERRUPTED)
+
+
+class TrainerError(Exception):
+    """A failure with a message meant for the user."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidSpecError(TrainerError):
+    """The resolved TrainingJob spec asks for something the trainer cannot do."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class DataError(TrainerError):
+    """The data cannot be used as declared: unreadable, empty, missing the target, ..."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class StorageAccessError(TrainerError):
+    """S3 refused the request (credentials, permissions, missing bucket)."""
+
+    exit_code = ExitCode.STORAGE_DENIED
+
+
+class Interrupted(TrainerError):
+    """SIGTERM arrived; a checkpoint was written before raising this."""
+
+    exit_code = ExitCode.INTERRUPTED

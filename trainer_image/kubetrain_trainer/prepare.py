@@ -1,0 +1,525 @@
+"""Stage 2, preparation: clean, split, and fit every transformation on the training split only.
+
+Input: a `LoadedData` and a `PrepSpec`. Output: `PreparedData`, numeric arrays for the training,
+validation and test splits (or k folds), plus the fitted `Preprocessor` that turns raw rows into
+model inputs at prediction time — it is saved with the model, so what was learned on the training
+split is what is applied to new data.
+
+Rules that keep the held-out numbers honest:
+- duplicates are dropped before splitting, so the same row cannot land in train and test;
+- imputation, scaling, encoding, vocabularies and target scaling are fitted on the training rows
+  of each split or fold, never on validation or test rows;
+- time series are split chronologically (test = the most recent stretch); windows use earlier
+  values as inputs, which is what a forecaster sees in production, but their targets lie inside
+  their own split.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kubetrain_trainer.data import LoadedData, check_target
+from kubetrain_trainer.errors import DataError, InvalidSpecError
+
+TASKS = ("classification", "regression", "forecasting")
+MISSING = ("drop", "mean", "median", "most_frequent", "constant")
+SCALING = ("none", "standard", "minmax", "robust")
+ENCODING = ("onehot", "ordinal")
+
+
+@dataclass(frozen=True)
+class TextFeatures:
+    """How a text column becomes features: TF-IDF (scikit-learn) or token ids (networks)."""
+
+    column: str
+    representation: str = "tfidf"  # tfidf | tokens
+    max_features: int = 20000
+    ngram_max: int = 2
+    vocab_size: int = 20000
+    max_length: int = 256
+
+
+@dataclass(frozen=True)
+class PrepSpec:
+    task: str
+    target: str
+    drop_duplicates: bool = True
+    missing: str = "mean"
+    fill_value: float | str | None = None
+    scaling: str = "standard"
+    encoding: str = "onehot"
+    validation: float = 0.2
+    test: float = 0.2
+    seed: int = 42
+    stratify: bool = True
+    folds: int | None = None  # k-fold cross-validation over the non-test rows
+    time_column: str | None = None
+    horizon: int = 1
+    lookback: int = 24
+    text: TextFeatures | None = None
+    image_shape: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.task not in TASKS:
+            problems.append(f"task {self.task!r} is not one of {TASKS}")
+        if self.missing not in MISSING:
+            problems.append(f"missing-value strategy {self.missing!r} is not one of {MISSING}")
+        if self.scaling not in SCALING:
+            problems.append(f"scaling {self.scaling!r} is not one of {SCALING}")
+        if self.encoding not in ENCODING:
+            problems.append(f"encoding {self.encoding!r} is not one of {ENCODING}")
+        if not 0 <= self.validation < 1 or not 0 <= self.test < 1:
+            problems.append("split fractions must be in [0, 1)")
+        if self.validation + self.test >= 0.9:
+            problems.append("validation + test fractions leave less than 10% for training")
+        if self.folds is not None and self.folds < 2:
+            problems.append("crossValidation.folds must be at least 2")
+        if self.horizon < 1 or self.lookback < 1:
+            problems.append("horizon and lookback must be at least 1")
+        if problems:
+            raise InvalidSpecError("invalid preparation spec: " + "; ".join(problems) + ".")
+
+
+@dataclass
+class Arrays:
+    x: np.ndarray
+    y: np.ndarray
+    offset: np.ndarray | None = None  # forecasting: each window's last observed value
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Fold:
+    train: Arrays
+    validation: Arrays
+    preprocessor: Preprocessor
+
+
+@dataclass
+class PreparedData:
+    train: Arrays
+    validation: Arrays | None
+    test: Arrays | None  # None with cross-validation or `split.test: 0`
+    preprocessor: Preprocessor
+    folds: list[Fold] = field(default_factory=list)
+    rows_dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.preprocessor.classes
+
+    @property
+    def n_features(self) -> int:
+        return int(self.train.x.shape[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessors: fitted on training rows, pickled with the model.
+
+
+class Preprocessor:
+    """Turns raw rows into model inputs and model outputs back into target values."""
+
+    task: str
+    classes: list[Any] | None = None
+    feature_names: list[str]
+    input_kind: str = "tabular"  # tabular | image | tokens | window
+    image_shape: tuple[int, int, int] | None = None
+    vocab_size: int = 0
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def inverse_target(self, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+        return y
+
+
+def _number(value: float | str | None) -> float | str | None:
+    """`missing.fillValue` is a string in the API; numeric columns need it as a number."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return value
+
+
+def _scaler(kind: str) -> Any:
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+    return {"standard": StandardScaler, "minmax": MinMaxScaler, "robust": RobustScaler}[kind]()
+
+
+_TOKEN = re.compile(r"[a-z0-9']+")
+
+
+class TokenVectorizer:
+    """Words → ids in order, vocabulary fitted on training texts (0 = padding and unknown)."""
+
+    def __init__(self, max_tokens: int = 256, vocab_size: int = 20000) -> None:
+        self.max_tokens = max_tokens
+        self.vocab_size = vocab_size
+        self.vocab: dict[str, int] = {}
+
+    @staticmethod
+    def _terms(text: str) -> list[str]:
+        return _TOKEN.findall(str(text).lower())
+
+    def fit(self, texts: pd.Series) -> TokenVectorizer:
+        counts: dict[str, int] = {}
+        for text in texts:
+            for term in self._terms(text):
+                counts[term] = counts.get(term, 0) + 1
+        # The most frequent words, ties by name, so the vocabulary is deterministic.
+        kept = sorted(counts, key=lambda t: (-counts[t], t))[: self.vocab_size - 1]
+        self.vocab = {t: i + 1 for i, t in enumerate(kept)}
+        return self
+
+    def transform(self, texts: pd.Series) -> np.ndarray:
+        out = np.zeros((len(texts), self.max_tokens), dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = [self.vocab[t] for t in self._terms(text) if t in self.vocab][: self.max_tokens]
+            out[row, : len(ids)] = ids
+        return out
+
+
+class TabularPreprocessor(Preprocessor):
+    """Numeric, categorical and (one) text column; images are numeric pixel columns."""
+
+    def __init__(self, spec: PrepSpec) -> None:
+        self.spec = spec
+        self.task = spec.task
+        self.image_shape = spec.image_shape
+        self.input_kind = "image" if spec.image_shape else "tabular"
+        self.target_scaler: Any = None
+
+    def fit(self, frame: pd.DataFrame, all_labels: pd.Series | None = None) -> TabularPreprocessor:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+        spec = self.spec
+        features = frame.drop(columns=[spec.target])
+        self.columns = list(features.columns)
+        text = spec.text
+        text_col = text.column if text is not None else None
+        if text_col is not None and text_col not in self.columns:
+            raise DataError(f"the text column {text_col!r} is not in the data.")
+        numeric = [
+            c for c in self.columns if c != text_col and pd.api.types.is_numeric_dtype(features[c])
+        ]
+        categorical = [c for c in self.columns if c != text_col and c not in numeric]
+        if not numeric and not categorical and text_col is None:
+            raise DataError("the data has no feature columns besides the target.")
+
+        if text is not None and text.representation == "tokens":
+            self.input_kind = "tokens"
+            self.tokens = TokenVectorizer(text.max_length, text.vocab_size).fit(
+                features[text.column]
+            )
+            self.vocab_size = len(self.tokens.vocab) + 1
+            self.feature_names = [f"token_{i}" for i in range(self.tokens.max_tokens)]
+            self.columns_transformer = None
+        else:
+            strategy = "median" if spec.missing == "drop" else spec.missing
+            fill = _number(spec.fill_value) if spec.missing == "constant" else None
+            num_steps: list[tuple[str, Any]] = [
+                ("impute", SimpleImputer(strategy=strategy, fill_value=fill))
+            ]
+            if spec.scaling != "none":
+                num_steps.append(("scale", _scaler(spec.scaling)))
+            cat_encoder: Any = (
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+                if spec.encoding == "onehot"
+                else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+            )
+            cat_fill = str(spec.fill_value) if spec.missing == "constant" else "__missing__"
+            parts: list[tuple[str, Any, Any]] = []
+            if numeric:
+                parts.append(("num", Pipeline(num_steps), numeric))
+            if categorical:
+                cat = Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value=cat_fill)),
+                        ("encode", cat_encoder),
+                    ]
+                )
+                parts.append(("cat", cat, categorical))
+            if text is not None:
+                tfidf = TfidfVectorizer(
+                    ngram_range=(1, text.ngram_max),
+                    max_features=text.max_features,
+                    sublinear_tf=True,
+                )
+                parts.append(("text", tfidf, text.column))
+            self.columns_transformer = ColumnTransformer(parts, sparse_threshold=0.0)
+            for col in categorical:
+                features[col] = features[col].astype("object")
+            self.columns_transformer.fit(features)
+            self.feature_names = [
+                n.split("__", 1)[-1] for n in self.columns_transformer.get_feature_names_out()
+            ]
+
+        y = frame[spec.target]
+        if spec.task == "classification":
+            labels = all_labels if all_labels is not None else y
+            self.classes = sorted(pd.unique(labels.dropna()).tolist(), key=str)
+            self._class_index = {c: i for i, c in enumerate(self.classes)}
+        else:
+            self.target_scaler = StandardScaler().fit(
+                pd.to_numeric(y).to_numpy(dtype=np.float64).reshape(-1, 1)
+            )
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"the rows to predict lack the feature columns {missing}.")
+        features = frame[self.columns].copy()
+        if self.input_kind == "tokens":
+            assert self.spec.text is not None
+            return self.tokens.transform(features[self.spec.text.column])
+        for name, _, cols in self.columns_transformer.transformers_:
+            if name == "cat":
+                for col in cols:
+                    features[col] = features[col].astype("object")
+        return np.asarray(self.columns_transformer.transform(features), dtype=np.float32)
+
+    def transform_target(self, y: pd.Series) -> np.ndarray:
+        if self.task == "classification":
+            try:
+                return np.array([self._class_index[v] for v in y], dtype=np.int64)
+            except KeyError as exc:
+                raise DataError(f"label {exc.args[0]!r} was not seen in the data") from None
+        values = pd.to_numeric(y).to_numpy(dtype=np.float64).reshape(-1, 1)
+        return self.target_scaler.transform(values).ravel().astype(np.float32)
+
+    def inverse_target(self, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+        if self.task == "classification":
+            return np.asarray(self.classes, dtype=object)[np.asarray(y, dtype=int)]
+        flat = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+        return self.target_scaler.inverse_transform(flat).ravel()
+
+
+class WindowPreprocessor(Preprocessor):
+    """Forecasting: the last `lookback` values → the next `horizon` values.
+
+    Each window is expressed relative to its last observed value and divided by the spread of
+    training-split differences, so a model learns the shape of the next steps rather than the
+    level — which is what lets trees and small networks follow a trending series.
+    """
+
+    input_kind = "window"
+
+    def __init__(self, spec: PrepSpec) -> None:
+        self.spec = spec
+        self.task = spec.task
+        self.lookback = spec.lookback
+        self.horizon = spec.horizon
+        self.feature_names = [f"lag_{spec.lookback - i}" for i in range(spec.lookback)]
+
+    def fit(self, train_values: np.ndarray) -> WindowPreprocessor:
+        diffs = np.diff(train_values)
+        self.scale = float(np.std(diffs) or 1.0)
+        return self
+
+    def windows(self, values: np.ndarray, start: int, stop: int) -> Arrays:
+        """Windows whose targets lie in values[start:stop]; inputs may reach back before start."""
+        xs, ys, offsets = [], [], []
+        first = max(start, self.lookback)
+        for t in range(first, stop - self.horizon + 1):
+            window = values[t - self.lookback : t]
+            xs.append((window - window[-1]) / self.scale)
+            ys.append((values[t : t + self.horizon] - window[-1]) / self.scale)
+            offsets.append(window[-1])
+        if not xs:
+            raise DataError(
+                f"the series is too short for lookback {self.lookback} and horizon "
+                f"{self.horizon} in one of its splits; use a longer series or smaller windows."
+            )
+        return Arrays(np.asarray(xs, np.float32), np.asarray(ys, np.float32), np.asarray(offsets))
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The input window for forecasting after the last row of `frame` (history)."""
+        window = self.last_window(frame)
+        return ((window - window[-1]) / self.scale).astype(np.float32).reshape(1, -1)
+
+    def last_window(self, frame: pd.DataFrame) -> np.ndarray:
+        values = self._series(frame)
+        if len(values) < self.lookback:
+            raise DataError(f"forecasting needs at least {self.lookback} past values.")
+        return values[-self.lookback :]
+
+    def _series(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.spec.time_column and self.spec.time_column in frame.columns:
+            frame = frame.sort_values(self.spec.time_column)
+        return pd.to_numeric(frame[self.spec.target]).to_numpy(dtype=np.float64)
+
+    def inverse_target(self, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+        """Back to the series' scale; `offset` holds each window's last observed value."""
+        last = 0.0 if offset is None else np.asarray(offset, dtype=np.float64).reshape(-1, 1)
+        return np.asarray(y, dtype=np.float64).reshape(len(y), -1) * self.scale + last
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _clean(frame: pd.DataFrame, spec: PrepSpec, dropped: dict[str, int]) -> pd.DataFrame:
+    before = len(frame)
+    frame = frame.dropna(subset=[spec.target])
+    dropped["missing_target"] = dropped.get("missing_target", 0) + before - len(frame)
+    if spec.missing == "drop":
+        before = len(frame)
+        frame = frame.dropna()
+        dropped["missing_values"] = dropped.get("missing_values", 0) + before - len(frame)
+    if spec.drop_duplicates:
+        before = len(frame)
+        frame = frame.drop_duplicates()
+        dropped["duplicates"] = dropped.get("duplicates", 0) + before - len(frame)
+    if frame.empty:
+        raise DataError("no rows are left after dropping missing values and duplicates.")
+    return frame.reset_index(drop=True)
+
+
+def _stratify(frame: pd.DataFrame, spec: PrepSpec) -> pd.Series | None:
+    if spec.task != "classification" or not spec.stratify:
+        return None
+    counts = frame[spec.target].value_counts()
+    return frame[spec.target] if counts.min() >= 2 else None
+
+
+def _tabular_split(
+    frame: pd.DataFrame, spec: PrepSpec
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    from sklearn.model_selection import train_test_split
+
+    if len(frame) < 10:
+        raise DataError(f"only {len(frame)} usable rows; at least 10 are needed to split.")
+    if spec.folds or spec.test == 0:
+        rest, test = frame, None
+    else:
+        rest, test = train_test_split(
+            frame, test_size=spec.test, random_state=spec.seed, stratify=_stratify(frame, spec)
+        )
+    if spec.folds or spec.validation == 0:
+        return rest, None, test
+    train, val = train_test_split(
+        rest,
+        test_size=spec.validation / (1 - (spec.test if test is not None else 0)),
+        random_state=spec.seed,
+        stratify=_stratify(rest, spec),
+    )
+    return train, val, test
+
+
+def _fit_tabular(
+    train: pd.DataFrame, spec: PrepSpec, labels: pd.Series
+) -> tuple[TabularPreprocessor, Arrays]:
+    pre = TabularPreprocessor(spec).fit(train, labels)
+    return pre, Arrays(pre.transform(train), pre.transform_target(train[spec.target]))
+
+
+def _apply(pre: TabularPreprocessor, frame: pd.DataFrame, spec: PrepSpec) -> Arrays:
+    return Arrays(pre.transform(frame), pre.transform_target(frame[spec.target]))
+
+
+def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
+    """Split and transform; every fitted transformation sees training rows only."""
+    check_target(data.train, spec.target, spec.task, "the training data")
+    if spec.task == "forecasting":
+        return _prepare_series(data, spec)
+    dropped: dict[str, int] = {}
+    train_df = _clean(data.train, spec, dropped)
+    if data.test is not None:
+        check_target(data.test, spec.target, spec.task, "the test data")
+        test_df = _clean(data.test, spec, dropped)
+        rest = train_df
+        val_df = None
+        if data.validation is not None:
+            check_target(data.validation, spec.target, spec.task, "the validation data")
+            val_df = _clean(data.validation, spec, dropped)
+        elif not spec.folds and spec.validation > 0:
+            from sklearn.model_selection import train_test_split
+
+            rest, val_df = train_test_split(
+                train_df,
+                test_size=spec.validation,
+                random_state=spec.seed,
+                stratify=_stratify(train_df, spec),
+            )
+        train_df = rest
+    else:
+        train_df, val_df, test_df = _tabular_split(train_df, spec)
+        if data.validation is not None:
+            val_df = _clean(data.validation, spec, dropped)
+
+    labels = pd.concat([f[spec.target] for f in (train_df, val_df, test_df) if f is not None])
+    pre, train = _fit_tabular(train_df, spec, labels)
+    prepared = PreparedData(
+        train=train,
+        validation=_apply(pre, val_df, spec) if val_df is not None else None,
+        test=_apply(pre, test_df, spec) if test_df is not None else None,
+        preprocessor=pre,
+        rows_dropped=dropped,
+    )
+    if spec.folds:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        splitter: Any = (
+            StratifiedKFold(spec.folds, shuffle=True, random_state=spec.seed)
+            if _stratify(train_df, spec) is not None
+            else KFold(spec.folds, shuffle=True, random_state=spec.seed)
+        )
+        train_df = train_df.reset_index(drop=True)
+        for tr, va in splitter.split(train_df, train_df[spec.target]):
+            fold_pre, fold_train = _fit_tabular(train_df.iloc[tr], spec, labels)
+            prepared.folds.append(
+                Fold(fold_train, _apply(fold_pre, train_df.iloc[va], spec), fold_pre)
+            )
+    return prepared
+
+
+def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
+    frame = data.train
+    if spec.time_column:
+        if spec.time_column not in frame.columns:
+            raise DataError(f"the time column {spec.time_column!r} is not in the data.")
+        frame = frame.sort_values(spec.time_column)
+    values = pd.to_numeric(frame[spec.target]).interpolate(limit_direction="both").to_numpy()
+    n = len(values)
+    n_test = max(round(n * spec.test), spec.horizon) if spec.test and not spec.folds else 0
+    n_val = 0 if spec.folds else max(round(n * spec.validation), spec.horizon)
+    train_end, val_end = n - n_test - n_val, n - n_test
+    if train_end <= spec.lookback + spec.horizon:
+        raise DataError(
+            f"the series has {n} points: too few for lookback {spec.lookback}, horizon "
+            f"{spec.horizon} and the declared splits."
+        )
+    pre = WindowPreprocessor(spec).fit(values[:train_end])
+    prepared = PreparedData(
+        train=pre.windows(values, 0, train_end),
+        validation=pre.windows(values, train_end, val_end) if n_val else None,
+        test=pre.windows(values, val_end, n) if n_test else None,
+        preprocessor=pre,
+    )
+    if spec.folds:
+        # Expanding-window folds: train on the past, validate on the next stretch.
+        edges = np.linspace(spec.lookback + spec.horizon, train_end, spec.folds + 2).astype(int)
+        for k in range(1, spec.folds + 1):
+            fold_pre = WindowPreprocessor(spec).fit(values[: edges[k]])
+            prepared.folds.append(
+                Fold(
+                    fold_pre.windows(values, 0, edges[k]),
+                    fold_pre.windows(values, edges[k], edges[k + 1]),
+                    fold_pre,
+                )
+            )
+    return prepared

@@ -1,0 +1,111 @@
+"""Stage 3c, data-parallel PyTorch training on Ray Train (v2 API: `TorchTrainer`).
+
+Each worker runs `torch_train.fit_network` on its own shard (rank r takes every world-size-th
+row) with the model wrapped in DistributedDataParallel by `ray.train.torch.prepare_model`, so
+gradients are averaged across workers every step. The per-worker batch is the declared batch
+size divided by the number of workers, which keeps the effective batch — and the quality —
+the same as one worker's. Every worker evaluates the full validation set, so early stopping
+decides the same way everywhere. Only rank 0 writes checkpoints and progress; the final weights
+come back to the driver as a Ray Train checkpoint.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kubetrain_trainer.errors import Interrupted, TrainerError
+from kubetrain_trainer.models import NetworkDef
+from kubetrain_trainer.prepare import Arrays
+from kubetrain_trainer.torch_train import LoopHooks, NetworkOutcome
+
+
+def _worker_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    from kubetrain_trainer.torch_train import fit_network
+
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    given: LoopHooks = config["hooks"]
+
+    def on_epoch(record: dict[str, Any], _: Any) -> None:
+        ray.train.report({k: v for k, v in record.items() if isinstance(v, int | float)})
+
+    hooks = LoopHooks(
+        checkpoints=given.checkpoints if rank == 0 else None,
+        progress=given.progress if rank == 0 else None,
+        stop=given.stop,
+        on_epoch=on_epoch,
+    )
+    outcome = fit_network(
+        config["task"], config["definition"], config["training"], config["train"],
+        config["validation"], seed=config["seed"], hooks=hooks,
+        device=str(ray.train.torch.get_device()), rank=rank, world_size=world,
+        wrap_model=ray.train.torch.prepare_model,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = None
+        if rank == 0:
+            torch.save(outcome, Path(tmp) / "outcome.pt")
+            checkpoint = ray.train.Checkpoint.from_directory(tmp)
+        ray.train.report({"done": 1}, checkpoint=checkpoint)
+
+
+def fit_distributed(
+    task: str,
+    definition: NetworkDef,
+    spec: Any,  # train.ModelSpec
+    train: Arrays,
+    validation: Arrays | None,
+    hooks: LoopHooks,
+) -> NetworkOutcome:
+    import torch
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    use_gpu = spec.gpus_per_worker > 0 and torch.cuda.is_available()
+    with tempfile.TemporaryDirectory(prefix="kubetrain-ray-train-") as tmp:
+        trainer = TorchTrainer(
+            _worker_loop,
+            train_loop_config={
+                "task": task,
+                "definition": definition,
+                "training": spec.training,
+                "train": train,
+                "validation": validation,
+                "seed": spec.seed,
+                "hooks": hooks,
+            },
+            scaling_config=ScalingConfig(
+                num_workers=spec.workers,
+                use_gpu=use_gpu,
+                resources_per_worker={
+                    "CPU": 1,
+                    **({"GPU": spec.gpus_per_worker} if use_gpu else {}),
+                },
+            ),
+            run_config=RunConfig(name="training", storage_path=tmp),
+        )
+        try:
+            result = trainer.fit()
+        except Exception as exc:
+            if hooks.stop is not None and hooks.stop.requested():
+                raise Interrupted("stopped by SIGTERM; rank 0 wrote a checkpoint.") from exc
+            raise TrainerError(f"distributed training failed: {_first_line(exc)}") from exc
+        if result.checkpoint is None:
+            raise TrainerError("distributed training returned no model.")
+        with result.checkpoint.as_directory() as directory:
+            outcome: NetworkOutcome = torch.load(
+                Path(directory) / "outcome.pt", map_location="cpu", weights_only=False
+            )
+    outcome.device = "cuda" if use_gpu else "cpu"
+    return outcome
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

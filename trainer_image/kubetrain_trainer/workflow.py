@@ -1,0 +1,414 @@
+"""The workflow: data → preparation → (tuning) → training → evaluation → artifacts.
+
+`run(config, context)` runs one attempt of a job and returns a `JobResult`. It is what
+`python -m kubetrain_trainer` calls in a pod and what `kubetrain run` calls on a laptop; the
+only differences are the `RunContext` (where artifacts go, which Ray cluster) and the progress
+reporter's interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kubetrain_trainer import artifacts, report
+from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.config import JobConfig
+from kubetrain_trainer.data import LoadedData, load
+from kubetrain_trainer.errors import DataError, InvalidSpecError
+from kubetrain_trainer.evaluate import (
+    Evaluation,
+    check_objective,
+    cross_validation_summary,
+    score,
+    training_warnings,
+)
+from kubetrain_trainer.prepare import Arrays, PreparedData, prepare
+from kubetrain_trainer.progress import ProgressReporter
+from kubetrain_trainer.storage import Storage
+from kubetrain_trainer.torch_train import LoopHooks
+from kubetrain_trainer.train import ModelSpec, TrainResult, train
+
+
+@dataclass
+class RunContext:
+    """Where this attempt runs and writes (from the pod's environment, or `kubetrain run`)."""
+
+    job: str
+    namespace: str
+    attempt: str
+    output: Storage  # the root `<output>`; the attempt writes below <namespace>/<job>/<attempt>
+    ray_address: str | None = None
+    progress_interval: float = 5.0
+    echo_progress: bool = True
+    stop: StopSignal | None = None
+
+    @property
+    def job_storage(self) -> Storage:
+        return self.output.child(self.namespace, self.job)
+
+    @property
+    def attempt_storage(self) -> Storage:
+        return self.job_storage.child(self.attempt)
+
+
+@dataclass
+class JobResult:
+    evaluation: Evaluation
+    artifact_uri: str
+    report_uri: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[name] = round(self.stages.get(name, 0) + time.monotonic() - started, 3)
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def resolve_text_column(config: JobConfig, data: LoadedData) -> JobConfig:
+    """text-classification: the dataset's text column, `text`, or the only string column."""
+    text = config.preparation.text
+    if text is None or text.column:
+        return config
+    frame = data.train
+    if data.info is not None and data.info.text_column:
+        column = data.info.text_column
+    elif "text" in frame.columns:
+        column = "text"
+    else:
+        strings = [
+            c for c in frame.columns if c != config.preparation.target and frame[c].dtype == object
+        ]
+        if len(strings) != 1:
+            raise DataError(
+                "text-classification needs one text column: name it `text`, or keep exactly one "
+                f"string column besides the target (found {strings or 'none'})."
+            )
+        column = strings[0]
+    prep = dataclasses.replace(config.preparation, text=dataclasses.replace(text, column=column))
+    return dataclasses.replace(config, preparation=prep)
+
+
+def _units(model_pre: Any, arrays: Arrays, values: np.ndarray) -> np.ndarray:
+    return model_pre.inverse_target(values, arrays.offset)
+
+
+def score_split(result_model: Any, task: str, arrays: Arrays) -> tuple[dict[str, Any], Any]:
+    """Metrics of one split in the target's units, plus (truth, prediction) for plots."""
+    pred, proba = result_model.predict_arrays(arrays.x)
+    pre = result_model.preprocessor
+    if task == "classification":
+        return score(task, arrays.y, pred, proba, len(pre.classes)), (arrays.y, pred)
+    truth, guess = _units(pre, arrays, arrays.y), _units(pre, arrays, pred)
+    return score(task, truth, guess), (truth, guess)
+
+
+def _fit(
+    config: JobConfig,
+    spec: ModelSpec,
+    prepared: PreparedData,
+    train_arrays: Arrays,
+    validation: Arrays | None,
+    hooks: LoopHooks | None,
+) -> TrainResult:
+    return train(spec, config.base_task, train_arrays, validation, prepared.preprocessor, hooks)
+
+
+def _merge(a: Arrays, b: Arrays | None) -> Arrays:
+    if b is None:
+        return a
+    offset = None
+    if a.offset is not None and b.offset is not None:
+        offset = np.concatenate([a.offset, b.offset])
+    return Arrays(np.concatenate([a.x, b.x]), np.concatenate([a.y, b.y]), offset)
+
+
+def run(config: JobConfig, context: RunContext) -> JobResult:
+    if config.model is None:
+        raise InvalidSpecError("custom code runs through kubetrain_trainer.custom, not here.")
+    clock = _Clock()
+    cpu_start, wall_start = _cpu_seconds(), time.monotonic()
+    out = context.attempt_storage
+    progress = ProgressReporter(
+        out,
+        attempt=context.attempt,
+        min_interval=context.progress_interval,
+        echo=context.echo_progress,
+    )
+    task = config.base_task
+
+    progress.update("data", force=True)
+    with clock.stage("data"):
+        data = load(config.data, config.data_s3)
+    config = resolve_text_column(config, data)
+
+    progress.update("preparation")
+    with clock.stage("preparation"):
+        prepared = prepare(data, config.preparation)
+
+    model_spec = config.model
+    tuning_result = None
+    trained: TrainResult | None = None
+    validation = prepared.validation
+    if validation is None and prepared.folds:
+        validation = prepared.folds[0].validation  # tuning and early stopping need one
+    if config.tuning is not None:
+        from kubetrain_trainer.tune import TrialContext, run_tuning
+
+        progress.update("tuning", completed=0, total=config.tuning.max_trials, unit="trials")
+        _ensure_ray(context, model_spec.workers)
+        fold = prepared.folds[0] if prepared.folds and prepared.validation is None else None
+        ctx = TrialContext(
+            task=task,
+            model=model_spec,
+            train=fold.train if fold else prepared.train,
+            validation=validation,
+            preprocessor=fold.preprocessor if fold else prepared.preprocessor,
+            objective=config.objective,
+        )
+        with clock.stage("tuning"):
+            tuning_result = run_tuning(config.tuning, ctx, progress=progress)
+        model_spec = model_spec.with_params(tuning_result.best_params)
+        keep = config.tuning.final_model == "best-trial" and tuning_result.best_model is not None
+        if keep and fold is None:
+            trained = TrainResult(model=tuning_result.best_model)
+
+    checkpoints = None
+    if model_spec.family == "torch":
+        fingerprint = _fingerprint(data.content_hash, model_spec, config)
+        checkpoints = CheckpointStore(
+            context.job_storage, context.attempt, fingerprint, config.checkpoint,
+            keep=config.checkpoints_to_keep,
+        )  # fmt: skip
+    hooks = LoopHooks(checkpoints=checkpoints, progress=progress, stop=context.stop)
+
+    if trained is None:
+        if model_spec.workers > 1 or model_spec.gpus_per_worker:
+            _ensure_ray(context, model_spec.workers)
+        with clock.stage("training"):
+            train_arrays, val_arrays = prepared.train, prepared.validation
+            if (
+                tuning_result is not None
+                and config.tuning
+                and config.tuning.final_model == "retrain"
+            ):
+                # Retrain on training + validation together, for the best trial's epochs.
+                train_arrays, val_arrays = _merge(prepared.train, prepared.validation), None
+                if tuning_result.best_epoch and model_spec.family == "torch":
+                    model_spec = dataclasses.replace(
+                        model_spec,
+                        training=dataclasses.replace(
+                            model_spec.training, epochs=tuning_result.best_epoch, patience=None
+                        ),
+                    )
+            trained = _fit(config, model_spec, prepared, train_arrays, val_arrays, hooks)
+
+    cv_summary: dict[str, dict] = {}
+    if prepared.folds:
+        progress.update("evaluation", completed=0, total=len(prepared.folds), unit="folds")
+        with clock.stage("cross-validation"):
+            per_fold = []
+            for k, fold in enumerate(prepared.folds, 1):
+                fold_result = train(
+                    model_spec, task, fold.train, fold.validation, fold.preprocessor, None
+                )
+                per_fold.append(score_split(fold_result.model, task, fold.validation)[0])
+                progress.update(completed=k, total=len(prepared.folds), unit="folds")
+            cv_summary = cross_validation_summary(per_fold, task)
+
+    progress.update("evaluation")
+    with clock.stage("evaluation"):
+        evaluation, plot_data = _evaluate(config, prepared, trained, cv_summary)
+
+    progress.update("artifacts")
+    with clock.stage("artifacts"):
+        plots = _plots(config, trained, evaluation, plot_data, tuning_result)
+        metadata = {
+            "job": context.job,
+            "namespace": context.namespace,
+            "attempt": context.attempt,
+            "data": {
+                "description": data.description,
+                "contentHash": data.content_hash,
+                "bytesRead": data.bytes_read,
+                "files": data.files,
+                "rowsDropped": prepared.rows_dropped,
+                "rows": {
+                    "train": len(prepared.train),
+                    "validation": len(prepared.validation) if prepared.validation else 0,
+                    "test": len(prepared.test) if prepared.test else 0,
+                },
+            },
+            "model": {
+                "name": model_spec.name,
+                "family": model_spec.family,
+                "hyperparameters": model_spec.hyperparameters,
+                "training": dataclasses.asdict(model_spec.training)
+                if model_spec.family == "torch"
+                else None,
+            },
+            "seed": model_spec.seed,
+            "libraries": artifacts.library_versions(),
+            "training": {
+                "epochsRun": trained.epochs_run,
+                "resumedFromEpoch": trained.resumed_from_epoch,
+                "stoppedEarly": trained.stopped_early,
+                "device": trained.device,
+                "workers": trained.workers,
+                "checkpoints": checkpoints.saved if checkpoints else [],
+            },
+            "tuning": tuning_result.summary() if tuning_result else None,
+        }
+        files = artifacts.save_model(out, trained.model, _probe(prepared))
+        files.append(artifacts.write_json(out, "metrics.json", evaluation.to_json()))
+        files.append(artifacts.write_json(out, "spec.json", config.spec))
+        if tuning_result is not None:
+            files.append(artifacts.write_json(out, "tuning/trials.json", tuning_result.trials))
+        files += artifacts.write_plots(out, plots)
+    wall = time.monotonic() - wall_start
+    gpus = model_spec.gpus_per_worker * trained.workers if trained.device == "cuda" else 0
+    metadata["durations"] = {**clock.stages, "total": round(wall, 3)}
+    metadata["computeUsed"] = {
+        "durationSeconds": round(wall, 3),
+        "cpuSeconds": round(_cpu_seconds() - cpu_start, 3),
+        "gpuSeconds": round(gpus * clock.stages.get("training", 0.0), 3),
+    }
+    files.append(artifacts.write_json(out, "metadata.json", metadata))
+    html = report.html_report(
+        title=f"{context.namespace}/{context.job} attempt {context.attempt}",
+        metrics=evaluation.to_json(),
+        metadata=metadata,
+        spec=config.spec,
+        plots=plots,
+        tuning=tuning_result.summary() if tuning_result else None,
+    )
+    out.write_bytes("report.html", html)
+    files.append("report.html")
+    best = (config.objective.metric, evaluation.objective.value)
+    progress.update("done", force=True, best=best)
+    return JobResult(
+        evaluation=evaluation,
+        artifact_uri=out.uri,
+        report_uri=f"{out.uri}/report.html",
+        metadata=metadata,
+        files=files,
+    )
+
+
+def _probe(prepared: PreparedData) -> np.ndarray:
+    held = prepared.test or prepared.validation or prepared.train
+    return held.x[:32]
+
+
+def _fingerprint(data_hash: str, spec: ModelSpec, config: JobConfig) -> str:
+    import hashlib
+    import json
+
+    shape = {
+        "data": data_hash,
+        "model": spec.name,
+        "hyperparameters": spec.hyperparameters,
+        "training": dataclasses.asdict(spec.training),
+        "preparation": dataclasses.asdict(config.preparation),
+        "workers": spec.workers,
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _evaluate(
+    config: JobConfig, prepared: PreparedData, trained: TrainResult, cv: dict[str, dict]
+) -> tuple[Evaluation, Any]:
+    task = config.base_task
+    model = trained.model
+    train_metrics, _ = score_split(model, task, prepared.train)
+    val_metrics = None
+    if prepared.validation is not None:
+        val_metrics, val_plot = score_split(model, task, prepared.validation)
+    if prepared.test is not None:
+        test_metrics, plot_data = score_split(model, task, prepared.test)
+        held_out = test_metrics
+    elif cv:
+        test_metrics, plot_data = {}, None
+        held_out = {name: v["mean"] for name, v in cv.items()}
+    else:
+        assert val_metrics is not None
+        test_metrics, plot_data = {}, val_plot
+        held_out = val_metrics
+    objective = check_objective(held_out, config.objective)
+    warnings = training_warnings(trained.history, train_metrics, val_metrics, config.objective)
+    if trained.diverged and not any("NaN" in w for w in warnings):
+        warnings.append("training diverged (non-finite loss).")
+    classes = [str(c) for c in model.preprocessor.classes] if model.preprocessor.classes else None
+    evaluation = Evaluation(
+        task=config.task,
+        test=test_metrics,
+        train=train_metrics,
+        validation=val_metrics,
+        objective=objective,
+        cross_validation=cv,
+        warnings=warnings,
+        classes=classes,
+    )
+    return evaluation, plot_data
+
+
+def _plots(
+    config: JobConfig, trained: TrainResult, evaluation: Evaluation, plot_data: Any, tuning: Any
+) -> dict[str, bytes]:
+    plots: dict[str, bytes] = {}
+    curve = report.learning_curve_png(trained.history)
+    if curve:
+        plots["Learning curves"] = curve
+    metrics = evaluation.test or evaluation.validation or {}
+    if config.base_task == "classification" and metrics.get("confusion_matrix"):
+        plots["Confusion matrix"] = report.confusion_matrix_png(
+            metrics["confusion_matrix"], evaluation.classes or []
+        )
+    elif plot_data is not None:
+        truth, guess = plot_data
+        plots["Residuals"] = report.residuals_png(truth, guess)
+        if config.base_task == "forecasting":
+            plots["Forecast"] = report.forecast_png(truth, guess)
+    if tuning is not None:
+        png = report.trials_png(tuning.trials, "objective", config.objective.mode)
+        if png:
+            plots["Tuning trials"] = png
+    return plots
+
+
+def _ensure_ray(context: RunContext, workers: int) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "configure_logging": False,
+        "log_to_driver": False,
+    }
+    if context.ray_address:
+        ray.init(address=context.ray_address, **kwargs)
+    else:
+        ray.init(**kwargs)
