@@ -63,11 +63,15 @@ def fit_distributed(
     validation: Arrays | None,
     hooks: LoopHooks,
 ) -> NetworkOutcome:
+    import ray
     import torch
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     use_gpu = spec.gpus_per_worker > 0 and torch.cuda.is_available()
+    # On a small Ray cluster (a laptop's local Ray) the workers share the CPUs there are rather
+    # than waiting forever for a whole CPU each.
+    cpu_per_worker = min(1.0, float(ray.cluster_resources().get("CPU", 1)) / spec.workers)
     with tempfile.TemporaryDirectory(prefix="kubetrain-ray-train-") as tmp:
         trainer = TorchTrainer(
             _worker_loop,
@@ -84,7 +88,7 @@ def fit_distributed(
                 num_workers=spec.workers,
                 use_gpu=use_gpu,
                 resources_per_worker={
-                    "CPU": 1,
+                    "CPU": cpu_per_worker,
                     **({"GPU": spec.gpus_per_worker} if use_gpu else {}),
                 },
             ),

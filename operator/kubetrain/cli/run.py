@@ -1,13 +1,254 @@
-"""`kubetrain run FILE.yaml`: run a TrainingJob manifest on this machine, without a cluster."""
+"""`kubetrain run FILE.yaml`: run a TrainingJob manifest on this machine, without a cluster.
+
+The same trainer as in the pods (`kubetrain_trainer.workflow`), with a local Ray and artifacts
+in a SeaweedFS that this command starts and stops itself (data kept under
+~/.local/state/kubetrain/run/), or in a plain directory with `--output DIR`. While it trains, a
+progress bar follows `progress.json` — the same file the operator reads — and at the end a
+table shows the metrics and where the report is.
+
+Bad input ends with one paragraph that names the problem and a non-zero exit code (2: invalid
+manifest or data, 3: S3 denied access, 1: anything else); never a bare traceback.
+Heavy imports (torch, ray, the trainer) happen inside the command so `kubetrain --help` is fast.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import typer
 
+RUN_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "kubetrain"
+RUN_BUCKET = "kubetrain-run"
 
-def run(manifest: Path = typer.Argument(..., help="TrainingJob manifest (YAML)")) -> None:
-    """Run a TrainingJob locally."""
-    typer.echo(f"not implemented yet: {manifest}", err=True)
-    raise typer.Exit(2)
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    import yaml
+
+    from kubetrain_trainer.errors import InvalidSpecError
+
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InvalidSpecError(f"cannot read the manifest {path}: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise InvalidSpecError(f"the manifest {path} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict) or document.get("kind") != "TrainingJob":
+        raise InvalidSpecError(
+            f"the manifest {path} is not a TrainingJob (kind: TrainingJob, "
+            "apiVersion: kubetrain.io/v1alpha1)."
+        )
+    return document
+
+
+def _check(document: dict[str, Any]) -> Any:
+    """Schema and semantic checks, minus those about the cluster's compute profiles."""
+    from kubetrain.api import check_training_job, invalid_spec_message
+    from kubetrain_trainer.errors import InvalidSpecError
+
+    job, errors = check_training_job(document, profiles={})
+    errors = [e for e in errors if not e.path.startswith("spec.compute.profile")]
+    if errors or job is None:
+        raise InvalidSpecError(f"invalid TrainingJob manifest: {invalid_spec_message(errors)}.")
+    if not job.metadata.name:
+        raise InvalidSpecError("invalid TrainingJob manifest: metadata.name is required.")
+    return job
+
+
+class _LocalS3:
+    """A private SeaweedFS for this command, via the dev cluster's S3 module."""
+
+    def __init__(self) -> None:
+        self.root = RUN_STATE / "run"
+        self.sup: Any = None
+
+    def start(self) -> Any:
+        import socket
+
+        from kubetrain.dev import binaries, s3
+        from kubetrain.dev.processes import Supervisor
+
+        def free_port() -> int:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                return int(sock.getsockname()[1])
+
+        self.sup = Supervisor(self.root / "pids", self.root / "logs")
+        (self.root / "pids").mkdir(parents=True, exist_ok=True)
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        ports = s3.S3Ports(free_port(), free_port(), free_port(), free_port())
+        return s3.start(
+            self.sup,
+            binaries.weed(),
+            self.root / "seaweedfs",
+            self.root / "identities.json",
+            ports,
+            RUN_BUCKET,
+            component="kubetrain-run-seaweedfs",
+        )
+
+    def stop(self) -> None:
+        if self.sup is not None:
+            from kubetrain.dev import s3
+
+            s3.stop(self.sup, component="kubetrain-run-seaweedfs")
+
+
+def _follow(storage: Any, done: threading.Event, quiet: bool) -> None:
+    """Draw the progress bar from progress.json until `done` is set."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from kubetrain_trainer.progress import read_progress
+
+    columns = (
+        TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True, disable=quiet) as bar:
+        task = bar.add_task("starting", total=None, best="")
+        while not done.wait(0.3):
+            state = read_progress(storage)
+            if not state:
+                continue
+            best = state.get("bestMetric") or {}
+            bar.update(
+                task,
+                description=str(state.get("stage", "")),
+                total=state.get("total"),
+                completed=state.get("completed", 0),
+                best=f"best {best['name']} {best['value']:.4g}" if best else "",
+            )
+
+
+def _summary(result: Any, report_path: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    evaluation = result.evaluation
+    console = Console()
+    table = Table(title="Metrics", show_lines=False)
+    splits = [("train", evaluation.train), ("validation", evaluation.validation)]
+    splits.append(("test", evaluation.test))
+    splits = [(name, m) for name, m in splits if m]
+    cv = evaluation.cross_validation
+    table.add_column("metric")
+    for name, _ in splits:
+        table.add_column(name, justify="right")
+    if cv:
+        table.add_column("cross-validation", justify="right")
+    names = [
+        n
+        for n in (evaluation.test or evaluation.validation or evaluation.train)
+        if n != "confusion_matrix"
+    ]
+    for metric in names:
+        row = [metric] + [_fmt(m.get(metric)) for _, m in splits]
+        if cv:
+            row.append(
+                f"{cv[metric]['mean']:.4g} ± {cv[metric]['std']:.2g}" if metric in cv else ""
+            )
+        table.add_row(*row)
+    console.print(table)
+    objective = evaluation.objective
+    style = "green" if objective.passed else ("red" if objective.passed is False else "")
+    console.print(f"Objective: [{style or 'default'}]{objective.sentence()}[/]")
+    for warning in evaluation.warnings:
+        console.print(f"[yellow]Warning:[/] {warning}")
+    console.print(f"Artifacts: {result.artifact_uri}")
+    console.print(f"Report:    {report_path}")
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def run(
+    manifest: Path = typer.Argument(..., help="TrainingJob manifest (YAML)"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write artifacts to this directory instead of a local S3."
+    ),
+    attempt: str = typer.Option(
+        "1", help="Attempt number; a later attempt resumes from the latest checkpoint."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run a TrainingJob locally: local Ray, artifacts to a local S3 (or --output DIR)."""
+    from kubetrain_trainer.errors import TrainerError
+
+    local_s3 = None
+    try:
+        from kubetrain_trainer.checkpoint import StopSignal
+        from kubetrain_trainer.config import from_spec
+        from kubetrain_trainer.storage import LocalStorage, S3Settings, open_storage
+        from kubetrain_trainer.workflow import RunContext
+        from kubetrain_trainer.workflow import run as run_job
+
+        job = _check(_read_manifest(manifest))
+        config = from_spec(job.spec)
+        if output is not None:
+            root: Any = LocalStorage(output.resolve())
+        else:
+            local_s3 = _LocalS3()
+            endpoint = local_s3.start()
+            settings = S3Settings(endpoint.endpoint, endpoint.access_key, endpoint.secret_key)
+            root = open_storage(f"s3://{endpoint.bucket}", settings)
+        context = RunContext(
+            job=job.metadata.name,
+            namespace=job.metadata.namespace or "local",
+            attempt=attempt,
+            output=root,
+            progress_interval=0.5,
+            echo_progress=False,
+            stop=StopSignal().install(),
+        )
+        if config.custom is not None:
+            from kubetrain_trainer import custom
+
+            runner: Any = custom.run
+        else:
+            runner = run_job
+        done = threading.Event()
+        follower = threading.Thread(
+            target=_follow, args=(context.attempt_storage, done, quiet), daemon=True
+        )
+        follower.start()
+        try:
+            result = runner(config, context)
+        finally:
+            done.set()
+            follower.join(timeout=5)
+        report_path = result.report_uri
+        if output is None:
+            local = RUN_STATE / "run" / "reports" / context.namespace / context.job / attempt
+            local.mkdir(parents=True, exist_ok=True)
+            context.attempt_storage.download_file("report.html", local / "report.html")
+            report_path = f"{local / 'report.html'} (copied from {result.report_uri})"
+        _summary(result, report_path)
+    except TrainerError as exc:
+        raise _fail(exc.message, int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted.", 130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # keep users away from tracebacks; the log has the details
+        import traceback
+
+        log = RUN_STATE / "run" / "last-error.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc())
+        raise _fail(
+            f"internal error: {type(exc).__name__}: {exc} (traceback in {log}).", 1
+        ) from None
+    finally:
+        if local_s3 is not None:
+            local_s3.stop()
