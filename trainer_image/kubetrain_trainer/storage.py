@@ -112,7 +112,7 @@ class LocalStorage:
             raise DataError(f"{path} cannot be read: {exc.strerror}") from exc
 
     def exists(self, name: str) -> bool:
-        return self._path(name).exists()
+        return self._path(name).is_file()
 
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)

@@ -1,0 +1,106 @@
+"""Stage 3: estimators and networks train, stop early, and survive a load + predict round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kubetrain_trainer.data import DataSource, load
+from kubetrain_trainer.errors import InvalidSpecError
+from kubetrain_trainer.models import make_estimator
+from kubetrain_trainer.predict import load_model
+from kubetrain_trainer.prepare import PrepSpec, TextFeatures, prepare
+from kubetrain_trainer.torch_train import TrainingSpec
+from kubetrain_trainer.train import ModelSpec, train
+
+
+def _fit(dataset: str, prep: PrepSpec, model: ModelSpec):  # type: ignore[no-untyped-def]
+    prepared = prepare(load(DataSource(dataset=dataset)), prep)
+    result = train(model, prep.task, prepared.train, prepared.validation, prepared.preprocessor)
+    return prepared, result
+
+
+def _accuracy(result, arrays) -> float:  # type: ignore[no-untyped-def]
+    pred, _ = result.model.predict_arrays(arrays.x)
+    return float((pred == arrays.y).mean())
+
+
+def test_unknown_hyperparameter_names_the_valid_ones():
+    with pytest.raises(InvalidSpecError, match="no hyperparameter.*n_trees.*valid ones:.*n_estimators"):
+        make_estimator("random-forest", "classification", {"n_trees": 3}, 0)
+    with pytest.raises(InvalidSpecError, match="cannot be used for regression"):
+        make_estimator("gaussian-nb", "regression", {}, 0)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "prep", "name", "hyper", "floor"),
+    [
+        ("wine", {}, "mlp", {"hidden_units": [32], "batch_norm": True}, 0.9),
+        ("digits", {"image_shape": (1, 8, 8)}, "cnn", {"channels": [8, 16], "hidden_units": 32}, 0.9),
+        ("sentiment-mini", {"text": TextFeatures("text", "tokens", max_length=24)}, "text-cnn",
+         {"embedding_dim": 16, "num_filters": 16, "kernel_sizes": [2, 3]}, 0.8),
+        ("sentiment-mini", {"text": TextFeatures("text", "tokens", max_length=24)}, "text-lstm",
+         {"embedding_dim": 16, "hidden_size": 16}, 0.75),
+    ],
+)  # fmt: skip
+def test_networks_learn_their_task(dataset, prep, name, hyper, floor):
+    target = "label" if dataset == "sentiment-mini" else "target"
+    training = TrainingSpec(epochs=8, batch_size=32, learning_rate=0.01, patience=3)
+    prepared, result = _fit(
+        dataset, PrepSpec(task="classification", target=target, **prep),
+        ModelSpec(name, hyper, training),
+    )  # fmt: skip
+    assert _accuracy(result, prepared.test) >= floor
+    assert 1 <= result.epochs_run <= 8
+
+
+def test_sequence_model_forecasts_better_than_repeating_the_last_value():
+    prep = PrepSpec(task="forecasting", target="SUNACTIVITY", time_column="YEAR", horizon=1,
+                    lookback=12, test=0.2, validation=0.15)  # fmt: skip
+    training = TrainingSpec(epochs=25, learning_rate=0.01, batch_size=16, patience=5)
+    prepared, result = _fit("sunspots", prep, ModelSpec("gru", {"hidden_size": 16}, training))
+    pred, _ = result.model.predict_arrays(prepared.test.x)
+    model_mae = np.abs(pred.ravel() - prepared.test.y.ravel()).mean()
+    naive_mae = np.abs(prepared.test.y.ravel()).mean()  # relative windows: naive predicts 0
+    assert model_mae < 0.85 * naive_mae
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch():
+    training = TrainingSpec(epochs=200, learning_rate=0.05, patience=2, min_delta=0.01)
+    _, result = _fit(
+        "iris", PrepSpec(task="classification", target="target"),
+        ModelSpec("mlp", {"hidden_units": [16]}, training),
+    )  # fmt: skip
+    assert result.stopped_early and result.epochs_run < 200
+    best = min(h["val_loss"] for h in result.history)
+    assert best == pytest.approx(min(h["val_loss"] for h in result.history[: result.epochs_run]))
+
+
+@pytest.mark.parametrize("name", ["gradient-boosting", "mlp"])
+def test_saved_model_round_trip_predicts_on_raw_rows(tmp_path: Path, name):
+    data = load(DataSource(dataset="breast-cancer"))
+    prepared = prepare(data, PrepSpec(task="classification", target="target"))
+    spec = ModelSpec(name, {"n_estimators": 20} if name != "mlp" else {},
+                     TrainingSpec(epochs=3))  # fmt: skip
+    result = train(spec, "classification", prepared.train, prepared.validation, prepared.preprocessor)
+    result.model.save(tmp_path / "model")
+    loaded = load_model(tmp_path / "model")
+    rows = data.train.drop(columns=["target"]).head(20)
+    assert np.array_equal(loaded.predict(rows), result.model.predict(rows))
+    assert set(loaded.predict(rows)) <= {0, 1}
+    assert loaded.predict_proba(rows).shape == (20, 2)
+
+
+def test_forecaster_round_trip_predicts_the_next_horizon(tmp_path: Path):
+    data = load(DataSource(dataset="co2"))
+    prep = PrepSpec(task="forecasting", target="co2", time_column="date", horizon=4, lookback=52)
+    prepared = prepare(data, prep)
+    result = train(ModelSpec("ridge", {"alpha": 1.0}), "forecasting", prepared.train, None,
+                   prepared.preprocessor)  # fmt: skip
+    result.model.save(tmp_path / "m")
+    forecast = load_model(tmp_path / "m").predict(data.train.iloc[:-4])
+    actual = data.train["co2"].to_numpy()[-4:]
+    assert forecast.shape == (4,)
+    assert np.abs(forecast - actual).max() < 3.0  # ppm
