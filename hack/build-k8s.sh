@@ -70,6 +70,22 @@ build etcd etcd "$etcd_version" . \
   "-X go.etcd.io/etcd/api/v3/version.GitSHA=release"
 build kwok kwok "$kwok_version" sigs.k8s.io/kwok/cmd/kwok \
   "-X sigs.k8s.io/kwok/pkg/consts.Version=$kwok_version"
+# kwok ships no default Stages any more: take the "fast" node and pod stages and the lease
+# heartbeat from the pinned kwok module itself.
+kwok_stages="$cache/bin/kwok-$kwok_version/stages.yaml"
+if [ ! -s "$kwok_stages" ]; then
+  kwok_src=$(cd "$tools/kwok" && go mod download -json "sigs.k8s.io/kwok@$kwok_version" | awk -F'"' '/"Dir"/ {print $4}')
+  stage_dir="$kwok_src/kustomize/stage"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    [ -f "$stage_dir/$f" ] || { log "kwok stage $f not found in $stage_dir"; exit 1; }
+    printf -- '---\n'; cat "$stage_dir/$f"
+  done > "$kwok_stages.tmp"
+  mv "$kwok_stages.tmp" "$kwok_stages"
+  log "kwok stages written to $kwok_stages"
+fi
+ln -sfn "$kwok_stages" "$bindir/kwok-stages.yaml"
+
 build helm helm "$helm_version" helm.sh/helm/v3/cmd/helm \
   "-X helm.sh/helm/v3/internal/version.version=$helm_version"
 

@@ -202,6 +202,8 @@ def test_failing_local_pod_reports_its_exit_code(dev_cluster: DevCluster, namesp
     terminated = status["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 3
     assert terminated["reason"] == "Error"
+    # The API server proxies `kubectl logs` to the local node, as to any kubelet.
+    assert dev_cluster.kubectl("logs", "fails", "-n", namespace).stdout == "bye\n"
 
 
 def test_deleting_a_running_local_pod_sends_sigterm_first(

@@ -67,6 +67,15 @@ def test_up_is_idempotent_and_down_leaves_nothing_running(tmp_path: Path) -> Non
     env = {**os.environ}
     env.pop("KUBECONFIG", None)
 
+    try:
+        check_up_twice_then_down(cfg_file, state, ports, env)
+    finally:
+        kubetrain("dev", "down", "--config", str(cfg_file), env=env)
+
+
+def check_up_twice_then_down(
+    cfg_file: Path, state: Path, ports: dict[str, int], env: dict[str, str]
+) -> None:
     first = kubetrain("dev", "up", "--config", str(cfg_file), env=env)
     assert first.returncode == 0, first.stderr
     assert f"kubeconfig:  {state / 'kubeconfig'}" in first.stdout

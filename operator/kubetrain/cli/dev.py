@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from kubetrain.dev.config import DevConfig
+
 app = typer.Typer(
     help="A real local Kubernetes cluster: control plane, simulated CPU/GPU node pools, "
     "a `local` node whose pods run as processes, and an S3 store.",
@@ -20,7 +22,7 @@ ConfigOption = typer.Option(
 )
 
 
-def _config(path: Path | None):  # type: ignore[no-untyped-def]
+def _config(path: Path | None) -> DevConfig:
     from kubetrain.dev import config
 
     try:

@@ -24,6 +24,7 @@ REQUIRED = (
     "kubectl",
     "kwok",
 )
+DATA = ("kwok-stages.yaml",)  # written by hack/build-k8s.sh from the kwok module
 
 
 def cache_dir() -> Path:
@@ -41,7 +42,12 @@ def _build_script() -> Path | None:
 
 
 def _complete(directory: Path) -> bool:
-    return all(os.access(directory / name, os.X_OK) for name in REQUIRED)
+    return _missing(directory) == []
+
+
+def _missing(directory: Path) -> list[str]:
+    missing = [n for n in REQUIRED if not os.access(directory / n, os.X_OK)]
+    return missing + [n for n in DATA if not (directory / n).is_file()]
 
 
 def bin_dir(progress: Callable[[str], None] = lambda _msg: None) -> Path:
@@ -49,8 +55,8 @@ def bin_dir(progress: Callable[[str], None] = lambda _msg: None) -> Path:
     explicit = os.environ.get("KUBETRAIN_BIN_DIR")
     if explicit:
         directory = Path(explicit).expanduser()
-        if not _complete(directory):
-            missing = [n for n in REQUIRED if not os.access(directory / n, os.X_OK)]
+        missing = _missing(directory)
+        if missing:
             raise DevClusterError(f"KUBETRAIN_BIN_DIR={directory} lacks {', '.join(missing)}")
         return directory
     script = _build_script()

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ def _create_if_absent(create: Callable[[], object]) -> None:
 
 def _ensure_nodes(core: Any, config: DevConfig) -> None:
     for node in pools.build_nodes(config):
-        _create_if_absent(lambda node=node: core.create_node(node))
+        _create_if_absent(partial(core.create_node, node))
 
 
 def _ensure_s3_secret(core: Any, config: DevConfig, endpoint: s3.S3Endpoint) -> None:
@@ -118,7 +119,7 @@ def _ensure_s3_secret(core: Any, config: DevConfig, endpoint: s3.S3Endpoint) -> 
     }
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
     for namespace in config.s3.secret_namespaces:
-        _create_if_absent(lambda ns=namespace: core.create_namespace({"metadata": {"name": ns}}))
+        _create_if_absent(partial(core.create_namespace, {"metadata": {"name": namespace}}))
         body = {
             "metadata": {
                 "name": config.s3.secret_name,
@@ -146,7 +147,7 @@ def _nodes_ready(core: Any, names: set[str]) -> bool:
     return names <= ready
 
 
-def _start_local_node(config: DevConfig, layout: Layout, sup: Supervisor) -> None:
+def _start_local_node(config: DevConfig, layout: Layout, sup: Supervisor, keys: pki.Pki) -> None:
     settings = {
         "name": config.local_node.name,
         "pool": config.local_node.pool,
@@ -158,6 +159,10 @@ def _start_local_node(config: DevConfig, layout: Layout, sup: Supervisor) -> Non
         "pods_dir": str(layout.pods),
         "apiserver_port": config.ports.apiserver,
         "kubelet_port": config.ports.kubelet,
+        "state_dir": str(layout.root),
+        "serving_cert": str(keys.kubelet_serving_cert),
+        "serving_key": str(keys.kubelet_serving_key),
+        "client_ca": str(keys.ca_cert),
     }
     settings_file = layout.root / "local-node.json"
     settings_file.write_text(json.dumps(settings, indent=2))
@@ -194,6 +199,7 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
         pools.kwok_argv(bin_dir, config, layout, layout.component_kubeconfig(pki.KWOK)),
     )
     _ensure_nodes(core, config)
+    wait_until(lambda: sup.get("kwok") is not None, 2, "kwok to start", supervisor=sup, component="kwok")
 
     progress("S3 store: SeaweedFS with authentication")
     endpoint = s3.start(
@@ -212,7 +218,7 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
     _ensure_s3_secret(core, config, endpoint)
 
     progress(f"local node {config.local_node.name!r}: pods run as processes on this machine")
-    _start_local_node(config, layout, sup)
+    _start_local_node(config, layout, sup, keys)
     names = {pools.node_name(p, i) for p in config.pools for i in range(p.nodes)}
     names.add(config.local_node.name)
     wait_until(

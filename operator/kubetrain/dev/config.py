@@ -75,10 +75,11 @@ class Ports(_Model):
     scheduler: int = 10259
     kwok: int = 10247
     kubelet: int = 10250
+    # SeaweedFS also listens on each of these + 10000 for gRPC.
     s3: int = 18333
-    weed_master: int = 19333
-    weed_volume: int = 18080
-    weed_filer: int = 18888
+    weed_master: int = 18334
+    weed_volume: int = 18335
+    weed_filer: int = 18336
 
     def all(self) -> dict[str, int]:
         return self.model_dump()

@@ -68,6 +68,14 @@ class Pki:
         return self.root / "apiserver.key"
 
     @property
+    def kubelet_serving_cert(self) -> Path:
+        return self.root / "kubelet.crt"
+
+    @property
+    def kubelet_serving_key(self) -> Path:
+        return self.root / "kubelet.key"
+
+    @property
     def sa_public_key(self) -> Path:
         return self.root / "sa.pub"
 
@@ -200,6 +208,14 @@ def ensure(root: Path, clients: list[ClientIdentity]) -> Pki:
         _name("kube-apiserver"),
         ExtendedKeyUsageOID.SERVER_AUTH,
         sans,
+    )
+    _issue(
+        pki,
+        pki.kubelet_serving_cert,
+        pki.kubelet_serving_key,
+        _name("kubetrain-local-kubelet"),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
     )
     for who in clients:
         _issue(

@@ -72,9 +72,9 @@ def kwok_argv(bin_dir: Path, config: DevConfig, layout: Layout, kubeconfig: Path
     return [
         str(bin_dir / "kwok"),
         f"--kubeconfig={kubeconfig}",
+        f"--config={bin_dir / 'kwok-stages.yaml'}",
         "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-        "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
         f"--server-address=127.0.0.1:{config.ports.kwok}",
         "--node-ip=10.244.0.1",
         "--cidr=10.244.0.0/16",

@@ -21,6 +21,7 @@ COMPONENT = "seaweedfs"
 HOST = "127.0.0.1"
 # SeaweedFS can take over 20 s to exit on SIGTERM; `stop` escalates to SIGKILL after this.
 STOP_GRACE_SECONDS = 5.0
+GRPC_OFFSET = 10000  # SeaweedFS's own convention: gRPC on the HTTP port + 10000
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,19 @@ def weed_argv(weed: Path, data_dir: Path, identities_file: Path, ports: S3Ports)
         f"-ip={HOST}",
         f"-ip.bind={HOST}",
         f"-master.port={ports.master}",
+        f"-master.port.grpc={ports.master + GRPC_OFFSET}",
         f"-volume.port={ports.volume}",
+        f"-volume.port.grpc={ports.volume + GRPC_OFFSET}",
         f"-filer.port={ports.filer}",
+        f"-filer.port.grpc={ports.filer + GRPC_OFFSET}",
         f"-filer.localSocket={data_dir}/filer.sock",
         "-master.volumeSizeLimitMB=256",
         "-volume.max=64",
         "-s3",
         f"-s3.port={ports.s3}",
+        f"-s3.port.grpc={ports.s3 + GRPC_OFFSET}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-s3.config={identities_file}",
         "-iam=false",
         "-webdav=false",

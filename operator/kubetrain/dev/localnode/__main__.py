@@ -17,7 +17,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m kubetrain.dev.localnode SETTINGS.json KUBECONFIG", file=sys.stderr)
         return 2
     raw = json.loads(Path(argv[0]).read_text())
-    raw["pods_dir"] = Path(raw["pods_dir"])
+    for key in ("pods_dir", "state_dir", "serving_cert", "serving_key", "client_ca"):
+        raw[key] = Path(raw[key])
     settings = NodeSettings(**raw)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -27,7 +27,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from kubetrain.dev.localnode import podspec, runtime, volumes
+from kubetrain.dev.localnode import logserver, podspec, runtime, volumes
 from kubetrain.dev.localnode.podspec import ContainerState, PodConfigError
 from kubetrain.dev.processes import terminate
 
@@ -53,6 +53,10 @@ class NodeSettings:
     pods_dir: Path
     apiserver_port: int
     kubelet_port: int
+    state_dir: Path
+    serving_cert: Path
+    serving_key: Path
+    client_ca: Path
 
 
 @dataclass
@@ -662,6 +666,15 @@ class Kubelet:
         self._cleanup_leftovers()
         self.settings.pods_dir.mkdir(parents=True, exist_ok=True)
         self.register()
+        s = self.settings
+        logserver.serve(
+            s.state_dir,
+            s.kubelet_port,
+            s.serving_cert,
+            s.serving_key,
+            s.client_ca,
+            self.stopping.is_set,
+        )
         for target, name in (
             (self._heartbeat_loop, "heartbeat"),
             (self._watch_pods, "watch-pods"),
