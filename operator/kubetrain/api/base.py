@@ -13,17 +13,18 @@ what one validator accepts the other accepts too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self
 
 from kubernetes.utils import parse_quantity
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     JsonValue,
+    PlainValidator,
     Strict,
     StringConstraints,
     ValidationError,
@@ -39,15 +40,18 @@ class Rule:
     """A cross-field rule: `cel` for the API server, `holds` for pydantic, one `message`.
 
     `field` is the JSON path, relative to the model, of the field the error should name
-    (".parallelTrials"); empty names the model itself.
+    (".parallelTrials"); empty names the model itself. Where CEL cannot see the fields (it
+    cannot see untyped values), `schema` gives the rule as a structural value validation
+    instead, added to the model's `allOf`.
     """
 
-    cel: str
     message: str
     holds: Callable[[Any], bool]
+    cel: str = ""
     field: str = ""
+    schema: dict[str, Any] | None = None
 
-    def to_schema(self) -> dict[str, str]:
+    def to_cel(self) -> dict[str, str]:
         rule = {"rule": self.cel, "message": self.message}
         if self.field:
             rule["fieldPath"] = self.field
@@ -56,8 +60,10 @@ class Rule:
 
 def _add_rules_to_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
     rules: tuple[Rule, ...] = getattr(model, "rules", ())
-    if rules:
-        schema["x-kubernetes-validations"] = [rule.to_schema() for rule in rules]
+    if cel := [rule.to_cel() for rule in rules if rule.schema is None]:
+        schema["x-kubernetes-validations"] = cel
+    if value_validations := [rule.schema for rule in rules if rule.schema is not None]:
+        schema["allOf"] = value_validations
 
 
 class ApiModel(BaseModel):
@@ -98,13 +104,14 @@ class ApiModel(BaseModel):
 
 
 def defaulted(factory: Callable[[], Any]) -> Any:
-    """A field defaulted by `factory` here and by an empty value in the CRD.
+    """A field defaulted by `factory`, in pydantic and in the CRD alike.
 
-    The API server then fills the empty object from its nested defaults, so both validators
-    end up with the same value.
+    The CRD gets the whole default value, not `{}`: the API server checks CEL rules against a
+    default as written, before its nested defaults apply.
     """
-    empty: list[Any] | dict[str, Any] = [] if factory is list else {}
-    return Field(default_factory=factory, json_schema_extra={"default": empty})
+    value = factory()
+    default = value.to_kubernetes() if isinstance(value, ApiModel) else value
+    return Field(default_factory=factory, json_schema_extra={"default": default})
 
 
 def cel_list(values: Any) -> str:
@@ -169,16 +176,19 @@ AnyValue = Annotated[JsonValue, WithJsonSchema({"x-kubernetes-preserve-unknown-f
 QUANTITY_PATTERN = r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE])?$"
 
 
-def _positive_quantity(value: int | str) -> int | str:
+def _quantity(value: object) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise PydanticCustomError("quantity", "must be an integer or a string such as 500m, 4Gi")
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise PydanticCustomError("quantity", "must be a quantity such as 2, 500m or 4Gi")
     if parse_quantity(value) <= 0:
         raise PydanticCustomError("quantity", "must be greater than zero")
     return value
 
 
 Quantity = Annotated[
-    Annotated[int, Strict()]
-    | Annotated[str, StringConstraints(strict=True, pattern=QUANTITY_PATTERN)],
-    AfterValidator(_positive_quantity),
+    int | str,
+    PlainValidator(_quantity),
     WithJsonSchema(
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
@@ -186,7 +196,8 @@ Quantity = Annotated[
             "x-kubernetes-int-or-string": True,
             "x-kubernetes-validations": [
                 {
-                    "rule": "!isQuantity(string(self)) || quantity(string(self)).sign() == 1",
+                    "rule": "!isQuantity(string(self)) || "
+                    "quantity(string(self)).isGreaterThan(quantity('0'))",
                     "message": "must be greater than zero",
                 }
             ],

@@ -147,7 +147,7 @@ def _domain_problems(
     if domain.type not in numeric:
         hint = "int" if param.type == "int" else "choice"
         yield FieldError(
-            f"{path}.type", f"{domain.type} does not fit a {param.type} hyperparameter; use {hint}"
+            f"{path}.type", f"{domain.type} does not fit {param.type} hyperparameters; use {hint}"
         )
         return
     if param.low is not None and domain.low is not None and domain.low < param.low:

@@ -42,15 +42,17 @@ class SearchDomain(ApiModel):
     """uniform, int: the quantisation step."""
 
     rules = (
+        # CEL cannot see `values` (its items are untyped), so these two are value validations.
+        # They lean on the CEL rules below: choice has no low, every range has one.
         Rule(
-            cel="self.type != 'choice' || has(self.values)",
-            message="is required for type choice",
+            schema={"anyOf": [{"required": ["values"]}, {"required": ["low"]}]},
+            message="values are required for type choice",
             holds=lambda d: d.type != DomainType.CHOICE or d.values is not None,
             field=".values",
         ),
         Rule(
-            cel="self.type == 'choice' || !has(self.values)",
-            message="applies to type choice only",
+            schema={"not": {"required": ["values", "low"]}},
+            message="values apply to type choice only",
             holds=lambda d: d.type == DomainType.CHOICE or d.values is None,
             field=".values",
         ),

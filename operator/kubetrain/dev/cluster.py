@@ -199,7 +199,6 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
         pools.kwok_argv(bin_dir, config, layout, layout.component_kubeconfig(pki.KWOK)),
     )
     _ensure_nodes(core, config)
-    wait_until(lambda: sup.get("kwok") is not None, 2, "kwok to start", supervisor=sup, component="kwok")
 
     progress("S3 store: SeaweedFS with authentication")
     endpoint = s3.start(
@@ -226,7 +225,7 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
         90,
         "every node to be Ready",
         supervisor=sup,
-        component="local-node",
+        component=("local-node", "kwok"),
     )
     # Pods cannot be created in a namespace before its default ServiceAccount exists.
     wait_until(

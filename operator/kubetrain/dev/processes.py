@@ -155,27 +155,32 @@ def wait_until(
     what: str,
     *,
     supervisor: Supervisor | None = None,
-    component: str | None = None,
+    component: str | Sequence[str] = (),
 ) -> None:
-    """Poll `check` until it holds; raise DevClusterError naming `what` (and its log) if not."""
+    """Poll `check` until it holds; raise DevClusterError naming `what` (and a log) if not.
+
+    If one of the `component`s exits meanwhile, fail at once with the end of its log.
+    """
+    components = [component] if isinstance(component, str) else list(component)
     deadline = time.monotonic() + timeout
     while True:
         try:
             if check():
                 return
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure of the probe just means "not yet"
             pass
-        if supervisor is not None and component is not None and supervisor.get(component) is None:
-            raise DevClusterError(
-                f"{component} exited while waiting for {what}; the end of "
-                f"{supervisor.log_path(component)}:\n{supervisor.log_tail(component)}"
-            )
+        if supervisor is not None:
+            for name in components:
+                if supervisor.get(name) is None:
+                    raise DevClusterError(
+                        f"{name} exited while waiting for {what}; the end of "
+                        f"{supervisor.log_path(name)}:\n{supervisor.log_tail(name)}"
+                    )
         if time.monotonic() > deadline:
-            detail = ""
-            if supervisor is not None and component is not None:
-                detail = (
-                    f"; the end of {supervisor.log_path(component)}:\n"
-                    f"{supervisor.log_tail(component)}"
-                )
+            detail = "".join(
+                f"; the end of {supervisor.log_path(n)}:\n{supervisor.log_tail(n)}"
+                for n in components
+                if supervisor is not None
+            )
             raise DevClusterError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(0.2)
