@@ -167,7 +167,7 @@ def wait_until(
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - any failure of the probe just means "not yet"
+        except Exception:
             pass
         if supervisor is not None:
             for name in components:
