@@ -49,7 +49,10 @@ def test_content_hash_is_stable_and_changes_with_the_bytes(tmp_path: Path):
     assert load(DataSource(uri=str(path))).content_hash == first
     path.write_text("a,b\n1,2\n3,5\n")
     assert load(DataSource(uri=str(path))).content_hash != first
-    assert load(DataSource(dataset="iris")).content_hash == load(DataSource(dataset="iris")).content_hash
+    assert (
+        load(DataSource(dataset="iris")).content_hash
+        == load(DataSource(dataset="iris")).content_hash
+    )
 
 
 def test_parquet_and_a_prefix_of_several_csv_objects(tmp_path: Path):
@@ -88,6 +91,6 @@ def test_missing_target_names_the_columns():
 
 def test_non_numeric_regression_target_is_refused():
     frame = pd.DataFrame({"a": [1, 2, 3], "price": ["1.5", "cheap", "3"]})
-    with pytest.raises(DataError, match="must be numeric for regression.*'cheap'"):
+    with pytest.raises(DataError, match=r"must be numeric for regression.*'cheap'"):
         check_target(frame, "price", "regression")
     check_target(frame, "price", "classification")  # labels may be anything

@@ -23,7 +23,9 @@ def test_scaling_is_fitted_on_the_training_split_only():
     prepared = prepare(_loaded(frame), PrepSpec(task="classification", target="y", seed=1))
     assert abs(prepared.train.x[:, 0].mean()) < 1e-6  # standardised with its own statistics
     scaler = prepared.preprocessor.columns_transformer.named_transformers_["num"]["scale"]
-    assert len(prepared.train) == 240 and len(prepared.validation) == 80 and len(prepared.test) == 80
+    assert (
+        len(prepared.train) == 240 and len(prepared.validation) == 80 and len(prepared.test) == 80
+    )
     # The fitted mean is the training rows' mean, not the mean of all rows.
     assert scaler.mean_[0] != pytest.approx(frame["x"].mean())
 

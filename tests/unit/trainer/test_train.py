@@ -28,7 +28,9 @@ def _accuracy(result, arrays) -> float:  # type: ignore[no-untyped-def]
 
 
 def test_unknown_hyperparameter_names_the_valid_ones():
-    with pytest.raises(InvalidSpecError, match="no hyperparameter.*n_trees.*valid ones:.*n_estimators"):
+    with pytest.raises(
+        InvalidSpecError, match=r"no hyperparameter.*n_trees.*valid ones:.*n_estimators"
+    ):
         make_estimator("random-forest", "classification", {"n_trees": 3}, 0)
     with pytest.raises(InvalidSpecError, match="cannot be used for regression"):
         make_estimator("gaussian-nb", "regression", {}, 0)
@@ -38,7 +40,8 @@ def test_unknown_hyperparameter_names_the_valid_ones():
     ("dataset", "prep", "name", "hyper", "floor"),
     [
         ("wine", {}, "mlp", {"hidden_units": [32], "batch_norm": True}, 0.9),
-        ("digits", {"image_shape": (1, 8, 8)}, "cnn", {"channels": [8, 16], "hidden_units": 32}, 0.9),
+        ("digits", {"image_shape": (1, 8, 8)}, "cnn", {"channels": [8, 16], "hidden_units": 32},
+         0.9),
         ("sentiment-mini", {"text": TextFeatures("text", "tokens", max_length=24)}, "text-cnn",
          {"embedding_dim": 16, "num_filters": 16, "kernel_sizes": [2, 3]}, 0.8),
         ("sentiment-mini", {"text": TextFeatures("text", "tokens", max_length=24)}, "text-lstm",
@@ -84,7 +87,9 @@ def test_saved_model_round_trip_predicts_on_raw_rows(tmp_path: Path, name):
     prepared = prepare(data, PrepSpec(task="classification", target="target"))
     spec = ModelSpec(name, {"n_estimators": 20} if name != "mlp" else {},
                      TrainingSpec(epochs=3))  # fmt: skip
-    result = train(spec, "classification", prepared.train, prepared.validation, prepared.preprocessor)
+    result = train(
+        spec, "classification", prepared.train, prepared.validation, prepared.preprocessor
+    )
     result.model.save(tmp_path / "model")
     loaded = load_model(tmp_path / "model")
     rows = data.train.drop(columns=["target"]).head(20)

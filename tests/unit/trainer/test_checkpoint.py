@@ -1,0 +1,100 @@
+"""Stage 7: checkpoints at the declared interval, resume on a new attempt, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from kubetrain_trainer.checkpoint import StopSignal
+from kubetrain_trainer.errors import ExitCode, Interrupted
+
+from .conftest import IRIS_MLP, manifest, run_spec
+
+
+class StopAfter(StopSignal):
+    """Asks to stop after `calls` polls: the loop polls once per batch and once per epoch."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def requested(self) -> bool:
+        self.calls -= 1
+        return self.calls < 0
+
+
+def test_interrupted_run_resumes_from_its_checkpoint_with_the_same_result(tmp_path: Path):
+    baseline = run_spec(IRIS_MLP, tmp_path / "baseline")
+    assert baseline.metadata["training"]["epochsRun"] == 12
+
+    out = tmp_path / "out"
+    # 90 training rows / 16 per batch = 6 batches + 1 end-of-epoch poll = 7 polls per epoch.
+    try:
+        run_spec(IRIS_MLP, out, attempt="1", stop=StopAfter(7 * 4))
+    except Interrupted as exc:
+        assert "after epoch 4" in exc.message
+    else:
+        raise AssertionError("the stop request was ignored")
+    pointer = json.loads((out / "ns/t/1/checkpoints/latest.json").read_text())
+    assert pointer["epoch"] == 4
+
+    resumed = run_spec(IRIS_MLP, out, attempt="2")
+    training = resumed.metadata["training"]
+    assert training["resumedFromEpoch"] == 4
+    assert training["epochsRun"] == 8  # fewer epochs the second time
+    assert resumed.evaluation.test == baseline.evaluation.test  # same final quality
+
+
+def test_checkpoints_follow_the_interval_and_keep_the_latest(tmp_path: Path):
+    spec = {**IRIS_MLP, "output": {"checkpointEveryEpochs": 3, "checkpointsToKeep": 2}}
+    run_spec(spec, tmp_path)
+    names = sorted(p.name for p in (tmp_path / "ns/t/1/checkpoints").glob("*.pt"))
+    assert names == ["epoch-000009.pt", "epoch-000012.pt"]
+
+
+def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path: Path):
+    run_spec(IRIS_MLP, tmp_path, attempt="1")
+    other = {**IRIS_MLP, "model": {**IRIS_MLP["model"], "training": {"epochs": 5}}}
+    result = run_spec(other, tmp_path, attempt="2")
+    assert result.metadata["training"]["resumedFromEpoch"] is None
+    assert result.metadata["training"]["epochsRun"] == 5
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path):
+    spec = {**IRIS_MLP, "model": {**IRIS_MLP["model"], "training": {"epochs": 400, "batchSize": 8}}}
+    spec_file = tmp_path / "job.yaml"
+    spec_file.write_text(yaml.safe_dump(manifest(spec, name="sig")))
+    env = {
+        **os.environ,
+        "KUBETRAIN_SPEC": str(spec_file),
+        "KUBETRAIN_OUTPUT_URI": str(tmp_path / "out"),
+        "KUBETRAIN_JOB_NAME": "sig",
+        "KUBETRAIN_NAMESPACE": "ns",
+        "KUBETRAIN_ATTEMPT": "1",
+        "KUBETRAIN_TERMINATION_LOG": str(tmp_path / "termination-log"),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "kubetrain_trainer"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    deadline = time.monotonic() + 240
+    for line in child.stdout:
+        record = json.loads(line)
+        if record.get("stage") == "training" and record.get("completed", 0) >= 2:
+            child.send_signal(signal.SIGTERM)
+            break
+        assert time.monotonic() < deadline
+    rest = child.stdout.read()
+    assert child.wait(timeout=120) == ExitCode.INTERRUPTED
+    error = json.loads(rest.strip().splitlines()[-1])
+    assert error["kubetrain"] == "error" and error["exitCode"] == 143
+    pointer = json.loads((tmp_path / "out/ns/sig/1/checkpoints/latest.json").read_text())
+    assert pointer["epoch"] >= 2
+    assert "SIGTERM" in (tmp_path / "termination-log").read_text()
