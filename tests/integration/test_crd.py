@@ -5,14 +5,26 @@ agrees with the pydantic models on what is valid and on defaults (hypothesis).""
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import yaml
 from tests.conftest import DevCluster
-from tests.unit.api.cases import EXAMPLES, ROOT, InvalidCase, invalid_cases
+from tests.unit.api.cases import EXAMPLES, ROOT, InvalidCase, example, invalid_cases, merge_patch
 
-from kubetrain.api import GROUP, PLURAL
+from kubetrain.api import (
+    GROUP,
+    PLURAL,
+    ComputeUsage,
+    Condition,
+    MetricValue,
+    Phase,
+    Progress,
+    ProgressUnit,
+    TrainingJobStatus,
+)
 from kubetrain.api.crdgen import CRD_PATH
 
 CRD_NAME = f"{PLURAL}.{GROUP}"
@@ -60,3 +72,135 @@ def test_invalid_manifest_is_rejected_naming_the_field(
     result = dry_run(dev_cluster, namespace, case.manifest)
     assert result.returncode != 0, f"accepted: {result.stdout}"
     assert case.path in result.stderr, result.stderr
+
+
+def kubectl_json(cluster: DevCluster, *args: str) -> Any:
+    return json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+
+
+def create_suspended(cluster: DevCluster, namespace: str, name: str) -> None:
+    """An iris job that the operator, if one runs, leaves alone."""
+    manifest = merge_patch(
+        example("classification-iris.yaml"),
+        {"metadata": {"name": name}, "spec": {"runPolicy": {"suspend": True}}},
+    )
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+
+def patch(cluster: DevCluster, namespace: str, name: str, body: dict[str, Any], *extra: str) -> Any:
+    return cluster.kubectl(
+        "patch", "trainingjob", name, "-n", namespace, "--type=merge", "-p", json.dumps(body),
+        *extra, check=False,
+    )  # fmt: skip
+
+
+def start(cluster: DevCluster, namespace: str, name: str) -> None:
+    """Do what the operator does when the first attempt starts."""
+    status = {"status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z", "attempt": 1}}
+    result = patch(cluster, namespace, name, status, "--subresource=status")
+    assert result.returncode == 0, result.stderr
+
+
+FROZEN_EDITS = {
+    "model": {"spec": {"model": {"builtin": {"hyperparameters": {"n_estimators": 10}}}}},
+    "problem": {"spec": {"problem": {"objective": {"threshold": 0.5}}}},
+    "tuning added": {
+        "spec": {"tuning": {"searchSpace": {"max_depth": {"type": "int", "low": 2, "high": 8}}}}
+    },
+    "compute": {"spec": {"compute": {"workers": 2}}},
+    "backoffLimit": {"spec": {"runPolicy": {"backoffLimit": 0}}},
+}
+
+
+def test_spec_is_editable_until_the_job_starts(
+    dev_cluster: DevCluster, crd: str, namespace: str
+) -> None:
+    create_suspended(dev_cluster, namespace, "not-started")
+    for edit in FROZEN_EDITS.values():
+        result = patch(dev_cluster, namespace, "not-started", edit)
+        assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("edit", FROZEN_EDITS.values(), ids=FROZEN_EDITS.keys())
+def test_spec_of_a_started_job_is_frozen(
+    dev_cluster: DevCluster, crd: str, namespace: str, edit: dict[str, Any]
+) -> None:
+    create_suspended(dev_cluster, namespace, "started")
+    start(dev_cluster, namespace, "started")
+    result = patch(dev_cluster, namespace, "started", edit)
+    assert result.returncode != 0
+    assert "spec: Invalid value" in result.stderr and "frozen" in result.stderr, result.stderr
+
+
+def test_suspend_deadline_and_ttl_may_change_after_start(
+    dev_cluster: DevCluster, crd: str, namespace: str
+) -> None:
+    create_suspended(dev_cluster, namespace, "started")
+    start(dev_cluster, namespace, "started")
+    policy = {"activeDeadlineSeconds": 600, "ttlSecondsAfterFinished": 60, "suspend": False}
+    result = patch(dev_cluster, namespace, "started", {"spec": {"runPolicy": policy}})
+    assert result.returncode == 0, result.stderr
+    stored = kubectl_json(dev_cluster, "get", "tj", "started", "-n", namespace)
+    assert stored["spec"]["runPolicy"] == {"backoffLimit": 3, **policy}
+
+
+def full_status() -> TrainingJobStatus:
+    """A status with every field the operator may write, built with the pydantic model."""
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    return TrainingJobStatus(
+        phase=Phase.RUNNING,
+        conditions=[
+            Condition(
+                type="Running", status="True", reason="AttemptStarted", last_transition_time=now
+            )
+        ],
+        observed_generation=1,
+        start_time=now,
+        attempt=2,
+        progress=Progress.of(7, 10, ProgressUnit.EPOCHS),
+        best_metric=MetricValue(name="accuracy", value=0.93),
+        best_metrics={"accuracy": 0.93, "f1": 0.91},
+        best_hyperparameters={"n_estimators": 200, "hidden_units": [64, 32]},
+        trials_failed=0,
+        artifact_uri="s3://kubetrain/ns/job/",
+        success_criteria_met=True,
+        compute_used=ComputeUsage(duration_seconds=60, cpu_seconds=240, gpu_seconds=0),
+        message="attempt 2: epoch 7 of 10",
+    )
+
+
+def test_status_model_fits_the_schema_and_printer_columns_show_it(
+    dev_cluster: DevCluster, crd: str, namespace: str
+) -> None:
+    create_suspended(dev_cluster, namespace, "shown")
+    status = full_status().to_kubernetes()
+    result = patch(dev_cluster, namespace, "shown", {"status": status}, "--subresource=status")
+    assert result.returncode == 0, result.stderr
+    stored = kubectl_json(dev_cluster, "get", "tj", "shown", "-n", namespace)
+    assert TrainingJobStatus.model_validate(stored["status"], by_name=False) == full_status()
+
+    table = dev_cluster.kubectl("get", "kubetrain", "-n", namespace, "-o", "wide").stdout
+    assert read_table(table) == [
+        {
+            "NAME": "shown",
+            "PHASE": "Running",
+            "PROGRESS": "7/10 epochs",
+            "METRIC": "accuracy",
+            "BEST": "0.93",
+            "MET": "true",
+            "ATTEMPT": "2",
+            "AGE": read_table(table)[0]["AGE"],
+        }
+    ]
+
+
+def read_table(text: str) -> list[dict[str, str]]:
+    """kubectl's table output as dicts, cut at the header's column positions."""
+    header, *rows = text.rstrip().splitlines()
+    columns = list(re.finditer(r"\S+", header))
+    names = [column.group() for column in columns]
+    starts: list[int | None] = [column.start() for column in columns] + [None]
+    return [
+        {name: row[starts[i] : starts[i + 1]].strip() for i, name in enumerate(names)}
+        for row in rows
+    ]

@@ -139,6 +139,10 @@ Seed = Annotated[int, Strict(), Field(ge=0, le=2**32 - 1)]
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 S3_BUCKET = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+# Character classes are ASCII on purpose: \S means different things to the API server (Go)
+# and to pydantic (Rust, Unicode-aware).
+VISIBLE = "[!-~]"
+"""A printable ASCII character other than space."""
 
 # Strings are bounded: the bounds keep the API server's CEL cost estimates small.
 Column = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=256)]
@@ -148,15 +152,16 @@ Label = Annotated[str, StringConstraints(strict=True, max_length=63, pattern=DNS
 ObjectName = Annotated[str, StringConstraints(strict=True, max_length=253, pattern=DNS_SUBDOMAIN)]
 """The name of a Kubernetes object such as a Secret."""
 S3Uri = Annotated[
-    str, StringConstraints(strict=True, max_length=1024, pattern=rf"^{S3_BUCKET}(/\S*)?$")
+    str, StringConstraints(strict=True, max_length=1024, pattern=rf"^{S3_BUCKET}(/{VISIBLE}*)?$")
 ]
 """`s3://bucket` or `s3://bucket/prefix`."""
 S3ObjectUri = Annotated[
-    str, StringConstraints(strict=True, max_length=1024, pattern=rf"^{S3_BUCKET}/\S+$")
+    str, StringConstraints(strict=True, max_length=1024, pattern=rf"^{S3_BUCKET}/{VISIBLE}+$")
 ]
 """`s3://bucket/key`: one object, or a prefix holding several."""
 HttpUrl = Annotated[
-    str, StringConstraints(strict=True, max_length=1024, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    str,
+    StringConstraints(strict=True, max_length=1024, pattern=rf"^https?://[!-.0-~]+(/{VISIBLE}*)?$"),
 ]
 """An http(s) URL."""
 Text = Annotated[str, StringConstraints(strict=True, max_length=4096)]
@@ -173,7 +178,7 @@ FreeForm = Annotated[
 AnyValue = Annotated[JsonValue, WithJsonSchema({"x-kubernetes-preserve-unknown-fields": True})]
 """Any JSON value (a choice in a search space), checked by the operator."""
 
-QUANTITY_PATTERN = r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE])?$"
+QUANTITY_PATTERN = r"^(([0-9]+(\.[0-9]+)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE])?$"
 
 
 def _quantity(value: object) -> int | str:

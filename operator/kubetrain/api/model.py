@@ -87,7 +87,7 @@ class CustomCode(ApiModel):
     It receives the data, output, checkpoint and Ray settings as KUBETRAIN_* variables.
     """
 
-    image: Annotated[str, StringConstraints(strict=True, max_length=512, pattern=r"^\S+$")]
+    image: Annotated[str, StringConstraints(strict=True, max_length=512, pattern=r"^[!-~]+$")]
     """The container image."""
     command: Annotated[list[Argument], Field(max_length=64)] = defaulted(list)
     """The entrypoint; the image's own when empty."""
