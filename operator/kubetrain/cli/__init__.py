@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from kubetrain.cli import dev, run
+from kubetrain.cli.operator import operator
 
 app = typer.Typer(
     name="kubetrain",
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.command("run")(run.run)
+app.command("operator")(operator)
 
 
 def main() -> None:

@@ -1,0 +1,52 @@
+"""The non-pod children: the resolved spec (ConfigMap), the Ray token (Secret) and the
+attempt's headless Service that names the Ray head inside the cluster."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubetrain.builders import naming
+from kubetrain.builders.naming import ROLE_HEAD, JobRef
+from kubetrain.builders.pods import RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, SPEC_FILE
+from kubetrain.config import OperatorConfig
+
+
+def spec_config_map(job: JobRef, resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved TrainingJob (defaults applied, profile resolved) the trainer reads."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": naming.metadata(job, naming.spec_config_map(job)),
+        "data": {SPEC_FILE: json.dumps(resolved, indent=2, sort_keys=True)},
+    }
+
+
+def ray_token_secret(job: JobRef, token: str) -> dict[str, Any]:
+    """The job's Ray token; created once, never rewritten (see kube.create_if_absent)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": naming.metadata(job, naming.ray_secret(job)),
+        "type": "Opaque",
+        "stringData": {"token": token},
+    }
+
+
+def head_service(job: JobRef, attempt: int, config: OperatorConfig) -> dict[str, Any]:
+    """Headless: the Ray ports are reachable only inside the cluster, by the head's name."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": naming.metadata(job, naming.service(job, attempt), attempt),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": naming.labels(job, attempt, ROLE_HEAD),
+            "ports": [
+                {"name": "gcs", "port": config.ray_port, "targetPort": config.ray_port},
+                {"name": "dashboard", "port": RAY_DASHBOARD_PORT, "targetPort": RAY_DASHBOARD_PORT},
+                {"name": "client", "port": RAY_CLIENT_PORT, "targetPort": RAY_CLIENT_PORT},
+            ],
+        },
+    }

@@ -1,0 +1,274 @@
+"""The pods of one attempt: a single trainer pod, or a Ray cluster (a head pod that runs the
+trainer driver, and worker pods that join it).
+
+Placement comes from the compute profile (nodeSelector, tolerations, CPU, memory, GPUs).
+Every pod passes the Pod Security Standard "restricted"; S3 credentials and the Ray token
+reach containers only through secretKeyRef. The trainer contract (env, files, exit codes) is
+documented in `kubetrain_trainer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubetrain.api import TrainingJobSpec
+from kubetrain.builders import naming
+from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER, ROLE_WORKER, JobRef
+from kubetrain.config import OperatorConfig
+
+SPEC_MOUNT = "/etc/kubetrain"
+SPEC_FILE = "spec.json"
+TRAINER_COMMAND = ("python", "-m", "kubetrain_trainer")
+RAY_DASHBOARD_PORT = 8265
+RAY_CLIENT_PORT = 10001
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where and with what resources each pod of the attempt runs."""
+
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+    cpu: str = "1"
+    memory: str = "2Gi"
+    gpus: int = 0
+    gpu_resource: str = "nvidia.com/gpu"
+
+
+def placement(spec: TrainingJobSpec, config: OperatorConfig) -> Placement:
+    """Resolve the compute profile (or explicit resources) of a semantically valid spec."""
+    compute = spec.compute
+    profiles = config.profile_map()
+    profile = profiles[compute.profile or config.default_profile]
+    if compute.resources is not None:
+        cpu, memory = str(compute.resources.cpu), str(compute.resources.memory)
+        if compute.profile is None:
+            profile = profiles[config.default_profile]
+    else:
+        cpu, memory = str(profile.resources.cpu), str(profile.resources.memory)
+    gpus = compute.gpus_per_worker if compute.gpus_per_worker is not None else profile.gpus
+    return Placement(
+        node_selector=dict(profile.node_selector),
+        tolerations=[dict(t) for t in profile.tolerations],
+        cpu=cpu,
+        memory=memory,
+        gpus=gpus,
+        gpu_resource=profile.gpu_resource,
+    )
+
+
+def output_root(spec: TrainingJobSpec, config: OperatorConfig) -> str:
+    return (spec.output.uri or config.artifact_store.uri).rstrip("/")
+
+
+def artifact_uri(job: JobRef, spec: TrainingJobSpec, config: OperatorConfig, attempt: int) -> str:
+    """Where the trainer of `attempt` writes (see kubetrain_trainer's contract)."""
+    return f"{output_root(spec, config)}/{job.namespace}/{job.name}/{attempt}/"
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _env(
+    job: JobRef, spec: TrainingJobSpec, config: OperatorConfig, attempt: int, ray: bool
+) -> list[dict[str, Any]]:
+    store = config.artifact_store
+    out_s3 = spec.output.s3
+    out_secret = out_s3.credentials_secret if out_s3 and out_s3.credentials_secret else None
+    endpoint = str(out_s3.endpoint) if out_s3 and out_s3.endpoint else store.endpoint
+    env: list[dict[str, Any]] = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "KUBETRAIN_SPEC", "value": f"{SPEC_MOUNT}/{SPEC_FILE}"},
+        {"name": "KUBETRAIN_JOB_NAME", "value": job.name},
+        {"name": "KUBETRAIN_NAMESPACE", "value": job.namespace},
+        {"name": "KUBETRAIN_ATTEMPT", "value": str(attempt)},
+        {"name": "KUBETRAIN_OUTPUT_URI", "value": output_root(spec, config)},
+        {
+            "name": "AWS_REGION",
+            "value": (out_s3.region if out_s3 and out_s3.region else None) or store.region,
+        },
+        _secret_env(
+            "AWS_ACCESS_KEY_ID",
+            out_secret.name if out_secret else store.credentials_secret,
+            out_secret.access_key_id_key if out_secret else store.access_key_id_key,
+        ),
+        _secret_env(
+            "AWS_SECRET_ACCESS_KEY",
+            out_secret.name if out_secret else store.credentials_secret,
+            out_secret.secret_access_key_key if out_secret else store.secret_access_key_key,
+        ),
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if endpoint:
+        env.append({"name": "KUBETRAIN_S3_ENDPOINT", "value": endpoint})
+    data_s3 = spec.data.s3
+    if data_s3 is not None:
+        if data_s3.endpoint:
+            env.append({"name": "KUBETRAIN_DATA_S3_ENDPOINT", "value": str(data_s3.endpoint)})
+        if data_s3.credentials_secret is not None:
+            ref = data_s3.credentials_secret
+            env.append(
+                _secret_env("KUBETRAIN_DATA_AWS_ACCESS_KEY_ID", ref.name, ref.access_key_id_key)
+            )
+            env.append(
+                _secret_env(
+                    "KUBETRAIN_DATA_AWS_SECRET_ACCESS_KEY", ref.name, ref.secret_access_key_key
+                )
+            )
+    if ray:
+        env += [
+            {"name": "RAY_AUTH_MODE", "value": "token"},
+            _secret_env("RAY_AUTH_TOKEN", naming.ray_secret(job), "token"),
+            {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
+        ]
+    if spec.model.custom is not None:
+        env += [{"name": v.name, "value": v.value} for v in spec.model.custom.env]
+    return env
+
+
+def _resources(p: Placement) -> dict[str, Any]:
+    requests: dict[str, str] = {"cpu": p.cpu, "memory": p.memory}
+    limits: dict[str, str] = {"memory": p.memory}
+    if p.gpus:
+        requests[p.gpu_resource] = limits[p.gpu_resource] = str(p.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def _ray_start(role: str, job: JobRef, attempt: int, p: Placement, config: OperatorConfig) -> str:
+    common = (
+        f"--node-ip-address=$POD_IP --num-cpus={_whole_cpus(p.cpu)} --num-gpus={p.gpus} "
+        "--disable-usage-stats"
+    )
+    if role == ROLE_HEAD:
+        return (
+            f"ray start --head --port={config.ray_port} --dashboard-host=$POD_IP "
+            f"--dashboard-port={RAY_DASHBOARD_PORT} --ray-client-server-port={RAY_CLIENT_PORT} "
+            f"{common}"
+        )
+    head = f"{naming.service(job, attempt)}.{job.namespace}.svc:{config.ray_port}"
+    return f"ray start --address={head} {common} --block"
+
+
+def _whole_cpus(cpu: str) -> int:
+    if cpu.endswith("m"):
+        return max(1, int(cpu[:-1]) // 1000)
+    return max(1, int(float(cpu)))
+
+
+def _command(
+    role: str,
+    job: JobRef,
+    spec: TrainingJobSpec,
+    attempt: int,
+    p: Placement,
+    config: OperatorConfig,
+) -> tuple[list[str], list[str]]:
+    """(command, args) of the container for `role`."""
+    custom = spec.model.custom
+    driver = [*custom.command, *custom.args] if custom else list(TRAINER_COMMAND)
+    if role == ROLE_TRAINER:
+        if custom and not custom.command:
+            return [], list(custom.args)  # the image's entrypoint
+        return driver, []
+    if role == ROLE_WORKER:
+        return ["sh", "-c", _ray_start(role, job, attempt, p, config)], []
+    # The head starts Ray, runs the driver against it, stops Ray and exits with the driver's
+    # code; the driver's argv is passed as positional parameters so nothing is re-quoted.
+    script = (
+        f"{_ray_start(role, job, attempt, p, config)} || exit 1\n"
+        f'export RAY_ADDRESS="$POD_IP:{config.ray_port}"\n'
+        '"$@"; rc=$?\n'
+        "ray stop --force >/dev/null 2>&1\n"
+        "exit $rc\n"
+    )
+    return ["sh", "-c", script, "kubetrain-head", *driver], []
+
+
+def build_pod(
+    job: JobRef,
+    spec: TrainingJobSpec,
+    attempt: int,
+    role: str,
+    config: OperatorConfig,
+    index: int = 0,
+) -> dict[str, Any]:
+    p = placement(spec, config)
+    ray = role in (ROLE_HEAD, ROLE_WORKER)
+    command, args = _command(role, job, spec, attempt, p, config)
+    image = spec.model.custom.image if spec.model.custom else config.trainer_image
+    container: dict[str, Any] = {
+        "name": "trainer" if role != ROLE_WORKER else "ray-worker",
+        "image": image,
+        "imagePullPolicy": config.image_pull_policy,
+        "env": _env(job, spec, config, attempt, ray),
+        "resources": _resources(p),
+        "volumeMounts": [
+            {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": True,
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if command:
+        container["command"] = command
+    if args:
+        container["args"] = args
+    if ray:
+        container["ports"] = sorted(
+            [
+                {"name": "gcs", "containerPort": config.ray_port},
+                {"name": "dashboard", "containerPort": RAY_DASHBOARD_PORT},
+                {"name": "client", "containerPort": RAY_CLIENT_PORT},
+            ],
+            key=lambda port: port["containerPort"],
+        )
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": config.termination_grace_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "runAsGroup": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [
+            {"name": "spec", "configMap": {"name": naming.spec_config_map(job)}},
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if p.node_selector:
+        pod_spec["nodeSelector"] = dict(sorted(p.node_selector.items()))
+    if p.tolerations:
+        pod_spec["tolerations"] = p.tolerations
+    if ray:
+        # Resolvable as <hostname>.<service> like a StatefulSet member.
+        pod_spec["hostname"] = naming.pod(job, attempt, role, index)
+        pod_spec["subdomain"] = naming.service(job, attempt)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": naming.metadata(job, naming.pod(job, attempt, role, index), attempt, role),
+        "spec": pod_spec,
+    }
+
+
+def attempt_pods(
+    job: JobRef, spec: TrainingJobSpec, attempt: int, config: OperatorConfig
+) -> list[dict[str, Any]]:
+    """Every pod of the attempt: one trainer, or a Ray head and workers-1 Ray workers."""
+    workers = spec.compute.workers
+    if workers == 1:
+        return [build_pod(job, spec, attempt, ROLE_TRAINER, config)]
+    return [build_pod(job, spec, attempt, ROLE_HEAD, config)] + [
+        build_pod(job, spec, attempt, ROLE_WORKER, config, i) for i in range(workers - 1)
+    ]

@@ -1,0 +1,72 @@
+"""`kubetrain operator`: run the operator (the Helm chart's Deployment runs exactly this)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+
+def operator(
+    kubeconfig: Path | None = typer.Option(
+        None, "--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig; in-cluster config if unset."
+    ),
+    namespaces: list[str] = typer.Option(
+        [], "--namespace", "-n", help="Watch only this namespace (repeatable)."
+    ),
+    all_namespaces: bool = typer.Option(
+        False, "--all-namespaces", "-A", help="Watch every namespace (cluster-wide)."
+    ),
+    config_file: Path | None = typer.Option(
+        None, "--config", help="Operator configuration (profiles, artifact store, image)."
+    ),
+    metrics_port: int = typer.Option(8080, "--metrics-port", help="Prometheus /metrics port."),
+    health_port: int = typer.Option(8081, "--health-port", help="Liveness /healthz port."),
+    leader_election: bool = typer.Option(
+        True, "--leader-election/--no-leader-election", help="Run safely as several replicas."
+    ),
+    lease_namespace: str = typer.Option(
+        "kubetrain-system", "--lease-namespace", envvar="POD_NAMESPACE"
+    ),
+    log_format: str = typer.Option("json", "--log-format", help="json or text"),
+) -> None:
+    """Run the TrainingJob operator."""
+    if bool(namespaces) == all_namespaces:
+        typer.echo("error: give either --namespace (one or more) or --all-namespaces", err=True)
+        raise typer.Exit(2)
+    from kubetrain import config as operator_config
+
+    try:
+        cfg = operator_config.load(config_file)
+    except operator_config.ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    import kopf
+    from kubernetes import config as kube_config
+
+    from kubetrain import handlers, logs, metrics
+    from kubetrain.handlers.reconcile import Reconciler
+    from kubetrain.kube import Kube
+    from kubetrain.leader import LeaderElector
+
+    logs.setup(log_format)
+    if kubeconfig is not None:
+        os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf logs in with the same file
+        api = kube_config.new_client_from_config(config_file=str(kubeconfig))
+    else:
+        kube_config.load_incluster_config()
+        from kubernetes import client
+
+        api = client.ApiClient()
+    metrics.serve(metrics_port)
+    if leader_election:
+        LeaderElector(api, lease_namespace).acquire()
+    handlers.install(Reconciler(Kube(api), cfg))
+    kopf.run(
+        standalone=True,
+        clusterwide=all_namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz",
+    )

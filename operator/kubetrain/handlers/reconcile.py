@@ -1,0 +1,192 @@
+"""Reconcile one TrainingJob: read it and its pods, let the state machine decide, act.
+
+Order matters for restart safety: the new status (phase, attempt) is written *before* the
+actions it implies, and every action is idempotent (deterministic names, create-if-absent,
+deletes by label). An operator killed anywhere in here resumes from the written status on its
+next reconcile without duplicating or orphaning a child.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from kubetrain.api import TrainingJob, check_training_job
+from kubetrain.builders import objects, pods
+from kubetrain.builders.naming import LABEL_ATTEMPT, JobRef
+from kubetrain.config import OperatorConfig
+from kubetrain.kube import Kube
+from kubetrain.logs import current_job
+from kubetrain.metrics import ATTEMPTS, RECONCILE_SECONDS, TRANSITIONS, PhaseIndex
+from kubetrain.observe import PodView, pod_view
+from kubetrain.reports import ReportReader
+from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
+
+log = logging.getLogger("kubetrain.reconcile")
+Clock = Callable[[], dt.datetime]
+
+
+def _policy(raw_spec: dict[str, Any], config: OperatorConfig) -> Policy:
+    """Read the lifecycle fields straight from the raw spec: they matter even if it is invalid."""
+    run = raw_spec.get("runPolicy") or {}
+    compute = raw_spec.get("compute") or {}
+    profiles = config.profile_map()
+    profile = profiles.get(compute.get("profile") or config.default_profile)
+    cpus = 1.0
+    gpus = compute.get("gpusPerWorker")
+    if profile is not None:
+        cpu = str((compute.get("resources") or {}).get("cpu") or profile.resources.cpu)
+        cpus = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+        gpus = profile.gpus if gpus is None else gpus
+    return Policy(
+        workers=int(compute.get("workers") or 1),
+        suspend=bool(run.get("suspend", False)),
+        backoff_limit=int(run.get("backoffLimit", 3)),
+        active_deadline_seconds=run.get("activeDeadlineSeconds"),
+        ttl_seconds_after_finished=run.get("ttlSecondsAfterFinished"),
+        cpus_per_pod=cpus,
+        gpus_per_pod=int(gpus or 0),
+    )
+
+
+class Reconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        config: OperatorConfig,
+        reports: ReportReader | None = None,
+        clock: Clock = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.kube = kube
+        self.config = config
+        self.reports = reports if reports is not None else ReportReader(config.artifact_store)
+        self.clock = clock
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self.due: dict[tuple[str, str], float] = {}
+        """(namespace, name) -> monotonic time of the next time-driven reconcile."""
+        self.phases = PhaseIndex()
+
+    def reconcile(self, namespace: str, name: str) -> Decision | None:
+        token = current_job.set((namespace, name))
+        try:
+            with self._locks[f"{namespace}/{name}"], RECONCILE_SECONDS.time():
+                return self._reconcile(namespace, name)
+        finally:
+            current_job.reset(token)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.due.pop((namespace, name), None)
+        self.phases.set(f"{namespace}/{name}", None)
+
+    def _reconcile(self, namespace: str, name: str) -> Decision | None:
+        obj = self.kube.get_job(namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.forget(namespace, name)
+            return None
+        meta = obj["metadata"]
+        ref = JobRef(name, namespace, meta["uid"])
+        status = obj.get("status") or {}
+        job, errors = check_training_job(
+            obj, self.config.profile_map(), self.config.default_profile
+        )
+        attempt = int(status.get("attempt") or 0)
+        all_pods = self.kube.job_pods(ref) if attempt else []
+        current = [pod_view(p) for p in all_pods if _attempt_of(p) == attempt]
+        stale = sorted({_attempt_of(p) for p in all_pods} - {attempt})
+        report = self._report(ref, job, status, current, attempt)
+        snapshot = Snapshot(
+            generation=int(meta.get("generation") or 0),
+            status=status,
+            policy=_policy(obj.get("spec") or {}, self.config),
+            spec_errors=tuple(str(e) for e in errors),
+            artifact_uri_of=(
+                (lambda n: pods.artifact_uri(ref, job.spec, self.config, n)) if job else None
+            ),
+        )
+        decision = decide(snapshot, current, report, self.clock(), self.config.gang_timeout_seconds)
+        self._act(ref, job, status, decision, stale)
+        return decision
+
+    def _report(
+        self,
+        ref: JobRef,
+        job: TrainingJob | None,
+        status: dict[str, Any],
+        current: list[PodView],
+        attempt: int,
+    ) -> TrainerReport | None:
+        if job is None or not attempt or status.get("phase") not in ("Pending", "Running"):
+            return None
+        if not any(p.running or p.phase == "Succeeded" for p in current):
+            return None
+        final = any(p.phase == "Succeeded" and p.role in ("trainer", "head") for p in current)
+        return self.reports.read(pods.artifact_uri(ref, job.spec, self.config, attempt), final)
+
+    def _act(
+        self,
+        ref: JobRef,
+        job: TrainingJob | None,
+        old_status: dict[str, Any],
+        decision: Decision,
+        stale_attempts: list[int],
+    ) -> None:
+        new_phase = decision.status.get("phase")
+        if decision.status != old_status:
+            self.kube.patch_job_status(ref, decision.status)
+            if new_phase != old_status.get("phase"):
+                TRANSITIONS.labels(phase=new_phase or "").inc()
+        for event in decision.events:
+            self.kube.event(ref, event.type, event.reason, event.message)
+        if decision.delete_attempt is not None:
+            self.kube.delete_attempt_pods(ref, decision.delete_attempt, running_only=True)
+        for stale in stale_attempts:
+            if stale != decision.create_attempt:
+                self.kube.delete_attempt_pods(ref, stale, running_only=True)
+        if decision.delete_workers_of is not None:
+            self.kube.delete_attempt_pods(ref, decision.delete_workers_of, workers_only=True)
+        if (
+            decision.create_attempt is not None
+            and job is not None
+            and self._create_children(ref, job, decision.create_attempt)
+        ):
+            ATTEMPTS.labels(reason="new" if decision.create_attempt == 1 else "retry").inc()
+        if decision.delete_job:
+            self.kube.delete_job(ref)
+            self.forget(ref.namespace, ref.name)
+            return
+        self.phases.set(f"{ref.namespace}/{ref.name}", new_phase)
+        key = (ref.namespace, ref.name)
+        delay = decision.requeue_after
+        if new_phase in ("Pending", "Running"):
+            interval = self.config.progress_interval_seconds
+            delay = interval if delay is None else min(delay, interval)
+        if delay is None:
+            self.due.pop(key, None)
+        else:
+            self.due[key] = time.monotonic() + delay
+
+    def _create_children(self, ref: JobRef, job: TrainingJob, attempt: int) -> bool:
+        """Create whatever of the attempt's children is missing; True if a pod was created."""
+        resolved = job.model_dump(mode="json", by_alias=True, exclude_none=True)
+        resolved["metadata"] = {"name": ref.name, "namespace": ref.namespace, "uid": ref.uid}
+        self.kube.apply_config_map(objects.spec_config_map(ref, resolved))
+        if job.spec.compute.workers > 1:
+            self.kube.create_if_absent(objects.ray_token_secret(ref, secrets.token_urlsafe(32)))
+            self.kube.create_if_absent(objects.head_service(ref, attempt, self.config))
+        created = False
+        for pod in pods.attempt_pods(ref, job.spec, attempt, self.config):
+            created |= self.kube.create_if_absent(pod)
+        return created
+
+
+def _attempt_of(pod: dict[str, Any]) -> int:
+    try:
+        return int(pod["metadata"]["labels"][LABEL_ATTEMPT])
+    except (KeyError, ValueError):
+        return 0

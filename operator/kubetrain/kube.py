@@ -1,0 +1,182 @@
+"""The one module that talks to the Kubernetes API server.
+
+Everything the operator reads or writes goes through `Kube`: the TrainingJob and its status
+subresource, its children (create-if-absent with deterministic names, so that a restart in
+the middle of a reconcile never duplicates anything), deletions and Events. Tests of the
+operator's logic need no API server; tests of this module use the dev cluster's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from kubetrain.api import GROUP, PLURAL, VERSION
+from kubetrain.builders.naming import LABEL_ATTEMPT, LABEL_JOB, LABEL_ROLE, ROLE_WORKER, JobRef
+from kubetrain.metrics import API_ERRORS
+
+log = logging.getLogger("kubetrain.kube")
+T = TypeVar("T")
+FIELD_MANAGER = "kubetrain-operator"
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    def _call(self, what: str, fn: Callable[[], T], ok: tuple[int, ...] = ()) -> T | None:
+        """Run an API call; None for the expected statuses in `ok`, count other errors."""
+        try:
+            return fn()
+        except ApiException as exc:
+            if exc.status in ok:
+                return None
+            API_ERRORS.labels(operation=what, code=str(exc.status)).inc()
+            raise
+
+    # --- the TrainingJob ----------------------------------------------------------------
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._call(
+            "get_job",
+            lambda: self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            ),
+            ok=(404,),
+        )
+
+    def patch_job_status(self, job: JobRef, status: dict[str, Any]) -> None:
+        """Merge-patch the status subresource (lists, e.g. conditions, are replaced whole)."""
+        self._call(
+            "patch_status",
+            lambda: self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                job.namespace,
+                PLURAL,
+                job.name,
+                {"metadata": {"uid": job.uid}, "status": status},
+                _content_type="application/merge-patch+json",
+            ),
+            ok=(404,),
+        )
+
+    def delete_job(self, job: JobRef) -> None:
+        self._call(
+            "delete_job",
+            lambda: self.custom.delete_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                job.namespace,
+                PLURAL,
+                job.name,
+                body=client.V1DeleteOptions(
+                    propagation_policy="Background", preconditions={"uid": job.uid}
+                ),
+            ),
+            ok=(404, 409),
+        )
+
+    # --- children -----------------------------------------------------------------------
+
+    def job_pods(self, job: JobRef) -> list[dict[str, Any]]:
+        """Every pod of every attempt of the job (that the job owns)."""
+        selector = f"{LABEL_JOB}={job.name}"
+        pods = self._call(
+            "list_pods",
+            lambda: self.core.list_namespaced_pod(job.namespace, label_selector=selector),
+        )
+        assert pods is not None
+        owned = [p for p in pods.items if _owned_by(p.metadata, job)]
+        return [self.api.sanitize_for_serialization(p) for p in owned]
+
+    def create_if_absent(self, obj: dict[str, Any]) -> bool:
+        """Create `obj`; False if it already exists (the name is deterministic)."""
+        kind, ns = obj["kind"], obj["metadata"]["namespace"]
+        create = {
+            "Pod": self.core.create_namespaced_pod,
+            "Service": self.core.create_namespaced_service,
+            "Secret": self.core.create_namespaced_secret,
+            "ConfigMap": self.core.create_namespaced_config_map,
+        }[kind]
+        created = self._call(f"create_{kind.lower()}", lambda: create(ns, obj), ok=(409,))
+        return created is not None
+
+    def apply_config_map(self, obj: dict[str, Any]) -> None:
+        """Server-side apply, so that a changed resolved spec is written and nothing else."""
+        self._call(
+            "apply_configmap",
+            lambda: self.core.patch_namespaced_config_map(
+                obj["metadata"]["name"],
+                obj["metadata"]["namespace"],
+                obj,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            ),
+        )
+
+    def delete_attempt_pods(
+        self, job: JobRef, attempt: int, *, workers_only: bool = False, running_only: bool = False
+    ) -> None:
+        """Delete the attempt's pods gracefully (SIGTERM first: the trainer checkpoints).
+
+        `running_only` keeps pods that have already terminated, for their logs.
+        """
+        selector = f"{LABEL_JOB}={job.name},{LABEL_ATTEMPT}={attempt}"
+        if workers_only:
+            selector += f",{LABEL_ROLE}={ROLE_WORKER}"
+        fields = "status.phase!=Succeeded,status.phase!=Failed" if running_only else None
+        self._call(
+            "delete_pods",
+            lambda: self.core.delete_collection_namespaced_pod(
+                job.namespace, label_selector=selector, field_selector=fields
+            ),
+        )
+        if not workers_only:
+            self._call(
+                "delete_service",
+                lambda: self.core.delete_namespaced_service(
+                    f"{job.name}-a{attempt}", job.namespace
+                ),
+                ok=(404,),
+            )
+
+    # --- events -------------------------------------------------------------------------
+
+    def event(self, job: JobRef, kind: str, reason: str, message: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        body = {
+            "metadata": {"generateName": f"{job.name}.", "namespace": job.namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "TrainingJob",
+                "name": job.name,
+                "namespace": job.namespace,
+                "uid": job.uid,
+            },
+            "type": kind,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "kubetrain-operator"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "reportingComponent": "kubetrain.io/operator",
+        }
+        try:
+            self.core.create_namespaced_event(job.namespace, body)
+        except ApiException as exc:  # an Event is best effort: never fail a reconcile for it
+            API_ERRORS.labels(operation="create_event", code=str(exc.status)).inc()
+            log.warning("could not record event %s: %s", reason, exc.reason)
+
+
+def _owned_by(meta: Any, job: JobRef) -> bool:
+    return any(ref.uid == job.uid for ref in meta.owner_references or [])

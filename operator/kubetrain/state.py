@@ -1,0 +1,425 @@
+"""The TrainingJob state machine: the one place that decides phases and conditions.
+
+    (new) ──invalid──▶ Failed[InvalidSpec]
+      │ suspend ─────▶ Suspended ◀──suspend── Pending/Running
+      ▼                    │ resume (new attempt, from the checkpoint)
+    Pending ──all pods run──▶ Running ──driver exits 0──▶ Succeeded | Failed[SuccessCriteriaNotMet]
+      ▲                          │ a pod fails
+      └──new attempt (≤ backoffLimit)──┘        else Failed[BackoffLimitExceeded | TrainerError]
+    Pending/Running ──activeDeadlineSeconds──▶ Failed[DeadlineExceeded]
+
+`decide` is pure: a snapshot of the job, its current attempt's pods and the trainer's report
+in; the complete new status, the Events to record and the actions to take out. The handler
+applies the actions and patches the status only if it changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubetrain.api import Phase
+from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER
+from kubetrain.observe import IMAGE_PULL_REASONS, PodView, parse_time
+
+# Condition types.
+VALID = "Valid"
+SCHEDULED = "Scheduled"
+RUNNING = "Running"
+SUSPENDED = "Suspended"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+
+# Reasons.
+INVALID_SPEC = "InvalidSpec"
+UNSCHEDULABLE = "Unschedulable"
+GANG_TIMEOUT = "GangSchedulingTimeout"
+IMAGE_PULL_BACKOFF = "ImagePullBackOff"
+OOM_KILLED = "OOMKilled"
+DEADLINE_EXCEEDED = "DeadlineExceeded"
+BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
+SUCCESS_CRITERIA_NOT_MET = "SuccessCriteriaNotMet"
+SUCCESS_CRITERIA_MET = "SuccessCriteriaMet"
+TRAINER_ERROR = "TrainerError"
+ATTEMPT_FAILED = "AttemptFailed"
+TRAINING_COMPLETED = "TrainingCompleted"
+
+# The trainer's exit codes that a retry cannot fix (kubetrain_trainer.errors.ExitCode).
+PERMANENT_EXIT_CODES = {2: "invalid spec or unusable data", 3: "the S3 store denied access"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parts of the spec the lifecycle follows (readable even from an invalid spec)."""
+
+    workers: int = 1
+    suspend: bool = False
+    backoff_limit: int = 3
+    active_deadline_seconds: float | None = None
+    ttl_seconds_after_finished: int | None = None
+    cpus_per_pod: float = 1.0
+    gpus_per_pod: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generation: int
+    status: dict[str, Any]
+    policy: Policy
+    spec_errors: tuple[str, ...] = ()
+    artifact_uri_of: Any = None
+    """attempt -> the artifact URI; given by the handler (depends on the operator config)."""
+
+
+@dataclass(frozen=True)
+class TrainerReport:
+    """What the trainer wrote to the store: progress while it runs, metrics at the end."""
+
+    progress: dict[str, Any] | None = None
+    best_metric: dict[str, Any] | None = None
+    metrics: dict[str, float] | None = None
+    best_hyperparameters: dict[str, Any] | None = None
+    success_criteria_met: bool | None = None
+    objective_sentence: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Decision:
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    create_attempt: int | None = None
+    delete_attempt: int | None = None
+    delete_workers_of: int | None = None
+    delete_job: bool = False
+    requeue_after: float | None = None
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Builder:
+    """Accumulates the new status, conditions and events of one decision."""
+
+    def __init__(self, snap: Snapshot, now: dt.datetime) -> None:
+        self.snap = snap
+        self.now = now
+        self.status: dict[str, Any] = {
+            k: v for k, v in snap.status.items() if k not in ("conditions", "observedGeneration")
+        }
+        self.conditions: list[dict[str, Any]] = [
+            dict(c) for c in snap.status.get("conditions") or []
+        ]
+        self.decision = Decision(status=self.status)
+        self.old_phase = snap.status.get("phase")
+
+    def condition(self, kind: str, value: bool, reason: str, message: str = "") -> None:
+        status = "True" if value else "False"
+        existing = next((c for c in self.conditions if c["type"] == kind), None)
+        new = {
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message[:32000],
+            "lastTransitionTime": iso(self.now),
+            "observedGeneration": self.snap.generation,
+        }
+        if existing is not None:
+            if existing["status"] == status:
+                new["lastTransitionTime"] = existing["lastTransitionTime"]
+            self.conditions[self.conditions.index(existing)] = new
+        else:
+            self.conditions.append(new)
+
+    def event(self, reason: str, message: str, warning: bool = False) -> None:
+        self.decision.events.append(Event("Warning" if warning else "Normal", reason, message))
+
+    def phase(self, phase: Phase, reason: str, message: str) -> None:
+        self.status["phase"] = phase.value
+        self.status["message"] = message
+        if phase.value != self.old_phase:
+            self.event(reason, f"{phase.value}: {message}", warning=phase is Phase.FAILED)
+        if phase.is_terminal and not self.status.get("completionTime"):
+            self.status["completionTime"] = iso(self.now)
+
+    def finish(self) -> Decision:
+        self.status["conditions"] = self.conditions
+        self.status["observedGeneration"] = self.snap.generation
+        return self.decision
+
+
+def _compute_used(b: _Builder, pods: list[PodView]) -> None:
+    """Add the finished pods' run time (times the requested CPUs/GPUs) to computeUsed."""
+    used = dict(b.status.get("computeUsed") or {})
+    seconds = 0.0
+    for pod in pods:
+        if pod.started is None:
+            continue
+        end = pod.finished or b.now
+        seconds += max(0.0, (end - pod.started).total_seconds())
+    policy = b.snap.policy
+    used["cpuSeconds"] = round(used.get("cpuSeconds", 0.0) + seconds * policy.cpus_per_pod, 3)
+    used["gpuSeconds"] = round(used.get("gpuSeconds", 0.0) + seconds * policy.gpus_per_pod, 3)
+    start = parse_time(b.status.get("startTime"))
+    if start is not None:
+        used["durationSeconds"] = round((b.now - start).total_seconds(), 3)
+    b.status["computeUsed"] = used
+
+
+def _apply_report(b: _Builder, report: TrainerReport | None) -> None:
+    if report is None:
+        return
+    if report.progress:
+        b.status["progress"] = report.progress
+    if report.best_metric:
+        b.status["bestMetric"] = report.best_metric
+    if report.metrics:
+        b.status["bestMetrics"] = report.metrics
+    if report.best_hyperparameters:
+        b.status["bestHyperparameters"] = report.best_hyperparameters
+
+
+def _start_attempt(b: _Builder, attempt: int, why: str) -> None:
+    b.status["attempt"] = attempt
+    b.status.setdefault("startTime", iso(b.now))
+    b.status.pop("progress", None)
+    b.decision.create_attempt = attempt
+    b.condition(RUNNING, False, "AttemptCreated", f"attempt {attempt} created")
+    b.phase(Phase.PENDING, "AttemptCreated", f"attempt {attempt}: {why}")
+    b.event("AttemptCreated", f"attempt {attempt}: {why}")
+
+
+def _attempt_failure(pods: list[PodView]) -> tuple[str, str, bool] | None:
+    """(reason, message, permanent) if the attempt has failed, else None."""
+    for pod in pods:
+        if not pod.failed:
+            continue
+        if pod.terminated_reason == OOM_KILLED:
+            return OOM_KILLED, f"pod {pod.name} ran out of memory (OOMKilled)", False
+        detail = f": {pod.termination_message}" if pod.termination_message else ""
+        if pod.role in (ROLE_TRAINER, ROLE_HEAD) and pod.exit_code in PERMANENT_EXIT_CODES:
+            what = PERMANENT_EXIT_CODES[pod.exit_code]
+            return TRAINER_ERROR, f"the trainer stopped: {what}{detail}", True
+        return (
+            ATTEMPT_FAILED,
+            f"pod {pod.name} failed with exit code {pod.exit_code}{detail}",
+            False,
+        )
+    return None
+
+
+def _driver(pods: list[PodView]) -> PodView | None:
+    return next((p for p in pods if p.role in (ROLE_TRAINER, ROLE_HEAD)), None)
+
+
+def decide(
+    snap: Snapshot,
+    pods: list[PodView],
+    report: TrainerReport | None,
+    now: dt.datetime,
+    gang_timeout_seconds: float,
+) -> Decision:
+    """The next status and actions for a TrainingJob (see the module docstring)."""
+    b = _Builder(snap, now)
+    policy = snap.policy
+    phase = snap.status.get("phase")
+    attempt = int(snap.status.get("attempt") or 0)
+
+    if phase in (Phase.SUCCEEDED, Phase.FAILED):
+        return _finished(b, policy)
+
+    if snap.spec_errors:
+        message = "invalid spec: " + "; ".join(snap.spec_errors)
+        b.condition(VALID, False, INVALID_SPEC, message)
+        b.condition(FAILED, True, INVALID_SPEC, message)
+        b.phase(Phase.FAILED, INVALID_SPEC, message)
+        if attempt:
+            b.decision.delete_attempt = attempt
+        return b.finish()
+    b.condition(VALID, True, "SpecValid", "the spec passed the operator's checks")
+
+    if policy.suspend:
+        if phase != Phase.SUSPENDED:
+            if attempt and pods:
+                _compute_used(b, pods)
+                b.decision.delete_attempt = attempt
+            b.condition(SUSPENDED, True, "Suspended", "spec.runPolicy.suspend is true")
+            b.condition(RUNNING, False, "Suspended", "pods stopped after a SIGTERM checkpoint")
+            b.phase(
+                Phase.SUSPENDED, "Suspended", "suspended; unsuspend to resume from the checkpoint"
+            )
+        return b.finish()
+
+    if phase in (None, ""):
+        _start_attempt(b, 1, "starting")
+        return _with_deadline(b, policy)
+    if phase == Phase.SUSPENDED:
+        b.condition(SUSPENDED, False, "Resumed", "spec.runPolicy.suspend is false")
+        _start_attempt(b, attempt + 1, "resuming from the latest checkpoint")
+        return _with_deadline(b, policy)
+
+    # Pending or Running: an attempt is under way.
+    start = parse_time(snap.status.get("startTime"))
+    deadline = policy.active_deadline_seconds
+    if deadline is not None and start is not None and (now - start).total_seconds() >= deadline:
+        _compute_used(b, pods)
+        message = f"ran longer than activeDeadlineSeconds={deadline:g}"
+        b.condition(FAILED, True, DEADLINE_EXCEEDED, message)
+        b.condition(RUNNING, False, DEADLINE_EXCEEDED, message)
+        b.phase(Phase.FAILED, DEADLINE_EXCEEDED, message)
+        b.decision.delete_attempt = attempt
+        return _finished(b, policy)
+
+    _apply_report(b, report)
+    driver = _driver(pods)
+    if driver is not None and driver.phase == "Succeeded":
+        return _succeeded(b, policy, pods, report, attempt)
+
+    failure = _attempt_failure(pods)
+    if failure is not None:
+        return _attempt_failed(b, policy, pods, attempt, *failure)
+
+    if len(pods) < policy.workers:
+        # Just created, the operator stopped half-way through creating them, or a pod was
+        # removed: (re)create what is missing — names are deterministic, nothing doubles.
+        gang = next((c for c in b.conditions if c["type"] == SCHEDULED), None)
+        if not pods and gang and gang["reason"] == GANG_TIMEOUT and gang["status"] == "False":
+            waited = (now - (parse_time(gang["lastTransitionTime"]) or now)).total_seconds()
+            if waited < gang_timeout_seconds:
+                b.decision.requeue_after = gang_timeout_seconds - waited
+                return _with_deadline(b, policy)
+        b.decision.create_attempt = attempt
+        if not pods:
+            return _with_deadline(b, policy)
+
+    unschedulable = [p for p in pods if p.unschedulable]
+    if unschedulable:
+        message = f"pod {unschedulable[0].name}: {unschedulable[0].unschedulable}"
+        oldest = min((p.created for p in pods if p.created), default=now)
+        waited = (now - oldest).total_seconds()
+        if policy.workers > 1 and waited >= gang_timeout_seconds:
+            # Never hold part of a Ray cluster's nodes (GPUs) while the rest cannot be placed.
+            b.condition(
+                SCHEDULED,
+                False,
+                GANG_TIMEOUT,
+                f"not all {policy.workers} pods could be scheduled within "
+                f"{gang_timeout_seconds:g}s; released them, retrying in {gang_timeout_seconds:g}s. "
+                + message,
+            )
+            b.event(GANG_TIMEOUT, message, warning=True)
+            b.decision.delete_attempt = attempt
+            b.decision.requeue_after = gang_timeout_seconds
+        else:
+            b.condition(SCHEDULED, False, UNSCHEDULABLE, message)
+            if policy.workers > 1:
+                b.decision.requeue_after = gang_timeout_seconds - waited
+        b.phase(Phase.PENDING, UNSCHEDULABLE, message)
+        return _with_deadline(b, policy)
+
+    pulling = next((p for p in pods if p.waiting_reason in IMAGE_PULL_REASONS), None)
+    if pulling is not None:
+        message = f"pod {pulling.name}: {pulling.waiting_reason} {pulling.waiting_message}".strip()
+        b.condition(RUNNING, False, IMAGE_PULL_BACKOFF, message)
+        b.phase(Phase.PENDING, IMAGE_PULL_BACKOFF, message)
+        return _with_deadline(b, policy)
+    waiting = next((p for p in pods if p.waiting_reason), None)
+    if waiting is not None:
+        message = f"pod {waiting.name}: {waiting.waiting_reason} {waiting.waiting_message}".strip()
+        b.condition(RUNNING, False, waiting.waiting_reason or "Waiting", message)
+        b.phase(Phase.PENDING, waiting.waiting_reason or "Waiting", message)
+        return _with_deadline(b, policy)
+
+    if all(p.scheduled for p in pods):
+        b.condition(SCHEDULED, True, "AllPodsScheduled", f"{len(pods)} pod(s) scheduled")
+    if len(pods) == policy.workers and all(p.running for p in pods):
+        summary = (report.progress or {}).get("summary") if report and report.progress else None
+        b.condition(RUNNING, True, "Training", summary or f"attempt {attempt} is training")
+        b.phase(Phase.RUNNING, "Training", f"attempt {attempt} is training")
+    return _with_deadline(b, policy)
+
+
+def _with_deadline(b: _Builder, policy: Policy) -> Decision:
+    start = parse_time(b.status.get("startTime"))
+    if policy.active_deadline_seconds is not None and start is not None:
+        left = policy.active_deadline_seconds - (b.now - start).total_seconds()
+        current = b.decision.requeue_after
+        b.decision.requeue_after = max(0.5, left if current is None else min(current, left))
+    return b.finish()
+
+
+def _succeeded(
+    b: _Builder,
+    policy: Policy,
+    pods: list[PodView],
+    report: TrainerReport | None,
+    attempt: int,
+) -> Decision:
+    _compute_used(b, pods)
+    b.decision.delete_workers_of = attempt if policy.workers > 1 else None
+    if b.snap.artifact_uri_of is not None:
+        b.status["artifactUri"] = b.snap.artifact_uri_of(attempt)
+    met = report.success_criteria_met if report else None
+    sentence = (report.objective_sentence if report else None) or "training finished"
+    b.status["successCriteriaMet"] = met if met is not None else True
+    b.condition(RUNNING, False, TRAINING_COMPLETED, sentence)
+    if met is False:
+        b.condition(FAILED, True, SUCCESS_CRITERIA_NOT_MET, sentence)
+        b.phase(Phase.FAILED, SUCCESS_CRITERIA_NOT_MET, sentence)
+    else:
+        b.condition(SUCCEEDED, True, SUCCESS_CRITERIA_MET if met else TRAINING_COMPLETED, sentence)
+        b.phase(Phase.SUCCEEDED, TRAINING_COMPLETED, sentence)
+    return _finished(b, policy)
+
+
+def _attempt_failed(
+    b: _Builder,
+    policy: Policy,
+    pods: list[PodView],
+    attempt: int,
+    reason: str,
+    message: str,
+    permanent: bool,
+) -> Decision:
+    _compute_used(b, pods)
+    b.decision.delete_attempt = attempt
+    failures = int(b.status.get("failedAttempts") or 0) + 1
+    b.status["failedAttempts"] = failures
+    b.event(reason, f"attempt {attempt} failed: {message}", warning=True)
+    if permanent:
+        b.condition(FAILED, True, reason, message)
+        b.condition(RUNNING, False, reason, message)
+        b.phase(Phase.FAILED, reason, message)
+        return _finished(b, policy)
+    if failures > policy.backoff_limit:
+        text = (
+            f"{failures} failed attempt(s), backoffLimit is {policy.backoff_limit}; last: {message}"
+        )
+        b.condition(FAILED, True, BACKOFF_LIMIT_EXCEEDED, text)
+        b.condition(RUNNING, False, reason, message)
+        b.phase(Phase.FAILED, BACKOFF_LIMIT_EXCEEDED, text)
+        return _finished(b, policy)
+    b.condition(RUNNING, False, reason, message)
+    _start_attempt(b, attempt + 1, f"retrying after {reason.lower()} of attempt {attempt}")
+    b.decision.delete_attempt = attempt
+    return _with_deadline(b, policy)
+
+
+def _finished(b: _Builder, policy: Policy) -> Decision:
+    ttl = policy.ttl_seconds_after_finished
+    done = parse_time(b.status.get("completionTime"))
+    if ttl is not None and done is not None:
+        left = ttl - (b.now - done).total_seconds()
+        if left <= 0:
+            b.decision.delete_job = True
+        else:
+            b.decision.requeue_after = left
+    return b.finish()
