@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,7 +71,9 @@ def test_crd_installs_structural_with_names(dev_cluster: DevCluster, crd: str) -
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_every_example_is_accepted(dev_cluster: DevCluster, crd: str, namespace: str, path) -> None:  # type: ignore[no-untyped-def]
+def test_every_example_is_accepted(
+    dev_cluster: DevCluster, crd: str, namespace: str, path: Path
+) -> None:
     result = dry_run(dev_cluster, namespace, yaml.safe_load(path.read_text()))
     assert result.returncode == 0, result.stderr
     assert "created (server dry run)" in result.stdout
@@ -112,7 +115,7 @@ def start(cluster: DevCluster, namespace: str, name: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-FROZEN_EDITS = {
+FROZEN_EDITS: dict[str, dict[str, Any]] = {
     "model": {"spec": {"model": {"builtin": {"hyperparameters": {"n_estimators": 10}}}}},
     "problem": {"spec": {"problem": {"objective": {"threshold": 0.5}}}},
     "tuning added": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,15 +123,7 @@ def _describe(prop: dict[str, Any]) -> str:
 
 
 def _inline(value: Any) -> str:
-    return (
-        "{}"
-        if value == {}
-        else "[]"
-        if value == []
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+    return json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
 
 
 def _printer_columns(columns: list[dict[str, Any]]) -> str:

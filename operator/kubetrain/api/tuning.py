@@ -33,7 +33,7 @@ class SearchDomain(ApiModel):
     type: DomainType
     """The kind of domain."""
     values: Annotated[list[AnyValue], Field(min_length=1, max_length=64)] | None = None
-    """choice: the candidate values."""
+    """The candidate values: required for type choice, and only for it."""
     low: Bound | None = None
     """uniform, loguniform, int: the lower bound."""
     high: Bound | None = None
