@@ -193,8 +193,9 @@ def _start_attempt(b: _Builder, attempt: int, why: str) -> None:
     b.status.pop("progress", None)
     b.decision.create_attempt = attempt
     b.condition(RUNNING, False, "AttemptCreated", f"attempt {attempt} created")
+    if b.status.get("phase") == Phase.PENDING:  # no phase change, so no event from phase()
+        b.event("AttemptCreated", f"attempt {attempt}: {why}")
     b.phase(Phase.PENDING, "AttemptCreated", f"attempt {attempt}: {why}")
-    b.event("AttemptCreated", f"attempt {attempt}: {why}")
 
 
 def _attempt_failure(pods: list[PodView]) -> tuple[str, str, bool] | None:

@@ -324,14 +324,16 @@ def pod_status(
         return out
 
     not_ready = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+    # qosClass is set by the API server at creation and immutable: echo it, never guess it.
+    qos = {"qosClass": q} if (q := (pod.get("status") or {}).get("qosClass")) else {}
     return {
+        **qos,
         "phase": phase,
         "hostIP": host_ip,
         "hostIPs": [{"ip": host_ip}],
         "podIP": pod_ip,
         "podIPs": [{"ip": pod_ip}],
         "startTime": start_time,
-        "qosClass": (previous or {}).get("qosClass") or "BestEffort",
         "conditions": [
             condition("PodReadyToStartContainers", True),
             condition("Initialized", True),
