@@ -187,12 +187,16 @@ def _apply_report(b: _Builder, report: TrainerReport | None) -> None:
         b.status["bestHyperparameters"] = report.best_hyperparameters
 
 
-def _start_attempt(b: _Builder, attempt: int, why: str) -> None:
+def _start_attempt(
+    b: _Builder, attempt: int, why: str, reason: str = "AttemptCreated", detail: str = ""
+) -> None:
     b.status["attempt"] = attempt
     b.status.setdefault("startTime", iso(b.now))
     b.status.pop("progress", None)
     b.decision.create_attempt = attempt
-    b.condition(RUNNING, False, "AttemptCreated", f"attempt {attempt} created")
+    b.condition(
+        RUNNING, False, reason, f"{detail}{'; ' if detail else ''}attempt {attempt} created"
+    )
     if b.status.get("phase") == Phase.PENDING:  # no phase change, so no event from phase()
         b.event("AttemptCreated", f"attempt {attempt}: {why}")
     b.phase(Phase.PENDING, "AttemptCreated", f"attempt {attempt}: {why}")
@@ -408,8 +412,13 @@ def _attempt_failed(
         b.condition(RUNNING, False, reason, message)
         b.phase(Phase.FAILED, BACKOFF_LIMIT_EXCEEDED, text)
         return _finished(b, policy)
-    b.condition(RUNNING, False, reason, message)
-    _start_attempt(b, attempt + 1, f"retrying after {reason.lower()} of attempt {attempt}")
+    _start_attempt(
+        b,
+        attempt + 1,
+        f"retrying after {reason} of attempt {attempt}",
+        reason,
+        f"attempt {attempt} failed: {message}",
+    )
     b.decision.delete_attempt = attempt
     return _with_deadline(b, policy)
 

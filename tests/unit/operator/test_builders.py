@@ -1,0 +1,119 @@
+"""The children of a TrainingJob, built without a cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubetrain.api import TrainingJob
+from kubetrain.builders import objects, pods
+from kubetrain.builders.naming import JobRef
+from kubetrain.config import OperatorConfig
+
+EXAMPLES = Path(__file__).parents[3] / "examples"
+REF = JobRef("iris", "team-a", "uid-1")
+CONFIG = OperatorConfig()
+
+
+def job(name: str, **spec_changes: Any) -> TrainingJob:
+    raw = yaml.safe_load((EXAMPLES / name).read_text())
+    for key, value in spec_changes.items():
+        raw["spec"][key] = value
+    return TrainingJob.model_validate(raw)
+
+
+def restricted(pod: dict[str, Any]) -> None:
+    """The Pod Security Standard "restricted" requirements that a builder controls."""
+    spec = pod["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
+    for c in spec["containers"]:
+        sc = c["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert all(set(v) & {"emptyDir", "configMap"} for v in spec["volumes"])
+
+
+def test_single_worker_job_is_one_trainer_pod_on_its_profile() -> None:
+    [pod] = pods.attempt_pods(REF, job("classification-iris.yaml").spec, 2, CONFIG)
+    assert pod["metadata"]["name"] == "iris-a2-trainer"
+    assert pod["metadata"]["labels"]["kubetrain.io/job-name"] == "iris"
+    assert pod["metadata"]["labels"]["kubetrain.io/attempt"] == "2"
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert pod["spec"]["nodeSelector"] == {"kubetrain.io/pool": "cpu-general"}
+    assert pod["spec"]["restartPolicy"] == "Never"
+    container = pod["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "kubetrain_trainer"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["KUBETRAIN_ATTEMPT"]["value"] == "2"
+    assert env["KUBETRAIN_OUTPUT_URI"]["value"] == "s3://kubetrain"
+    restricted(pod)
+
+
+def test_s3_credentials_only_by_secret_reference() -> None:
+    [pod] = pods.attempt_pods(REF, job("classification-iris.yaml").spec, 1, CONFIG)
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert "value" not in env[name]
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "kubetrain-s3"
+
+
+def test_gpu_job_requests_gpus_and_tolerates_the_gpu_taint() -> None:
+    spec = job("gpu.yaml").spec
+    [pod, *_] = pods.attempt_pods(REF, spec, 1, CONFIG)
+    container = pod["spec"]["containers"][0]
+    gpus = spec.compute.gpus_per_worker or 1
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
+    assert pod["spec"]["nodeSelector"] == {"kubetrain.io/pool": "gpu"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"][
+        "tolerations"
+    ]
+
+
+def test_multi_worker_job_is_a_ray_cluster_with_token_auth() -> None:
+    spec = job("multi-worker.yaml").spec
+    built = pods.attempt_pods(REF, spec, 1, CONFIG)
+    names = [p["metadata"]["name"] for p in built]
+    n = spec.compute.workers
+    assert names == ["iris-a1-head"] + [f"iris-a1-worker-{i}" for i in range(n - 1)]
+    head, worker = built[0], built[1]
+    assert "ray start --head" in head["spec"]["containers"][0]["command"][2]
+    assert head["spec"]["containers"][0]["command"][4:] == ["python", "-m", "kubetrain_trainer"]
+    assert "--address=iris-a1.team-a.svc:6379" in worker["spec"]["containers"][0]["command"][2]
+    for p in built:
+        env = {e["name"]: e for e in p["spec"]["containers"][0]["env"]}
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "iris-ray",
+            "key": "token",
+        }
+        restricted(p)
+    service = objects.head_service(REF, 1, CONFIG)
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"]["kubetrain.io/role"] == "head"
+
+
+def test_custom_code_runs_the_users_image_and_command() -> None:
+    spec = job("custom-code.yaml").spec
+    [pod, *_] = pods.attempt_pods(REF, spec, 1, CONFIG)
+    container = pod["spec"]["containers"][0]
+    assert spec.model.custom is not None
+    assert container["image"] == spec.model.custom.image
+    if spec.compute.workers == 1:
+        assert container["command"] == [*spec.model.custom.command, *spec.model.custom.args]
+
+
+def test_builders_are_deterministic() -> None:
+    spec = job("multi-worker.yaml").spec
+    assert pods.attempt_pods(REF, spec, 1, CONFIG) == pods.attempt_pods(REF, spec, 1, CONFIG)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_builds_restricted_pods(example: str) -> None:
+    spec = job(example).spec
+    for pod in pods.attempt_pods(REF, spec, 1, CONFIG):
+        restricted(pod)
