@@ -109,7 +109,10 @@ class TrainingJobStatus(ApiModel):
     completion_time: datetime | None = None
     """When the job finished."""
     attempt: NonNegative | None = None
-    """The current attempt, from 1; retries after failures add one."""
+    """The current attempt, from 1; retries after failures and resumes after suspension add
+    one."""
+    failed_attempts: NonNegative | None = None
+    """Attempts that failed; the job fails once this exceeds runPolicy.backoffLimit."""
     progress: Progress | None = None
     """Epochs or trials done of the total."""
     best_metric: MetricValue | None = None

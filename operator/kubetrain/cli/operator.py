@@ -29,6 +29,7 @@ def operator(
     lease_namespace: str = typer.Option(
         "kubetrain-system", "--lease-namespace", envvar="POD_NAMESPACE"
     ),
+    lease_name: str = typer.Option("kubetrain-operator", "--lease-name"),
     log_format: str = typer.Option("json", "--log-format", help="json or text"),
 ) -> None:
     """Run the TrainingJob operator."""
@@ -62,7 +63,7 @@ def operator(
         api = client.ApiClient()
     metrics.serve(metrics_port)
     if leader_election:
-        LeaderElector(api, lease_namespace).acquire()
+        LeaderElector(api, lease_namespace, lease_name).acquire()
     handlers.install(Reconciler(Kube(api), cfg))
     kopf.run(
         standalone=True,
