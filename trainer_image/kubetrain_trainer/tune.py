@@ -166,22 +166,26 @@ def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
 
     spec = ctx.model.with_params(decode_params(config))
     better = ctx.objective.better
-    best: dict[str, Any] = {"value": None}
+    best: dict[str, Any] = {"value": None, "model": None}
 
-    def report(value: float, epoch: int, model_fn: Any) -> None:
+    def report(value: float, epoch: int, model_fn: Any, last: bool) -> None:
+        # Only the trial's last report carries a checkpoint (its best model so far): Tune's
+        # checkpoint persistence costs more than a small epoch. A trial the scheduler stops
+        # early leaves none, and cannot be the best one anyway.
         metrics = {"objective": value, ctx.objective.metric: value, "epoch": epoch}
         if best["value"] is None or better(value, best["value"]):
-            best["value"] = value
-            with tempfile.TemporaryDirectory() as tmp:
-                joblib.dump(model_fn(), Path(tmp) / "model.joblib")
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
-        else:
+            best["value"], best["model"] = value, model_fn()
+        if not last:
             tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            joblib.dump(best["model"], Path(tmp) / "model.joblib")
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     if spec.family == "sklearn":
         result = train(spec, ctx.task, ctx.train, None, ctx.preprocessor)
         pred, proba = result.model.predict_arrays(ctx.validation.x)
-        report(objective_value(ctx, pred, proba), 1, lambda: result.model)
+        report(objective_value(ctx, pred, proba), 1, lambda: result.model, last=True)
         return
 
     from kubetrain_trainer.predict import TrainedModel
@@ -190,6 +194,7 @@ def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
 
     definition = build_network_def(spec, ctx.task, ctx.preprocessor, ctx.train)
     current: dict[str, Any] = {}
+    epochs = spec.training.epochs
 
     def on_epoch(record: dict[str, Any], val_out: np.ndarray | None) -> None:
         assert val_out is not None
@@ -198,13 +203,23 @@ def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
         model_fn = lambda: TrainedModel(  # noqa: E731
             ctx.task, "torch", ctx.preprocessor, network=definition, state_dict=state
         )
-        report(objective_value(ctx, pred, proba), record["epoch"], model_fn)
+        value = objective_value(ctx, pred, proba)
+        report(value, record["epoch"], model_fn, last=record["epoch"] >= epochs)
 
-    fit_network(
+    outcome = fit_network(
         ctx.task, definition, spec.training, ctx.train, ctx.validation, seed=spec.seed,
         hooks=LoopHooks(on_epoch=on_epoch),
         wrap_model=lambda m: current.setdefault("model", m),
     )  # fmt: skip
+    if outcome.stopped_early:  # early stopping ended it before the last epoch: checkpoint now
+        with tempfile.TemporaryDirectory() as tmp:
+            joblib.dump(best["model"], Path(tmp) / "model.joblib")
+            last_epoch = outcome.history[-1]["epoch"] if outcome.history else 0
+            tune.report(
+                {"objective": best["value"], ctx.objective.metric: best["value"],
+                 "epoch": last_epoch},
+                checkpoint=tune.Checkpoint.from_directory(tmp),
+            )  # fmt: skip
 
 
 class _FailureBudget:

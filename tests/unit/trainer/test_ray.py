@@ -1,0 +1,124 @@
+"""Ray Train data parallelism and Ray Tune search, on one small local Ray (2 CPUs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kubetrain_trainer.errors import TrainerError
+
+from .conftest import config_of, run_spec
+
+CANCER_MLP = {
+    "problem": {"task": "classification", "target": "target", "objective": {"metric": "accuracy"}},
+    "data": {"dataset": "breast-cancer"},
+    "preparation": {"split": {"validation": 0.2, "test": 0.2, "seed": 3, "stratify": True}},
+    "model": {
+        "builtin": {"name": "mlp", "hyperparameters": {"hidden_units": [32]}},
+        "training": {"epochs": 10, "batchSize": 32, "learningRate": 0.005},
+    },
+}
+
+
+def test_two_cpu_workers_match_single_worker_quality(tmp_path: Path, ray_local):
+    single = run_spec(CANCER_MLP, tmp_path / "one")
+    double = run_spec({**CANCER_MLP, "compute": {"workers": 2}}, tmp_path / "two")
+    assert double.metadata["training"]["workers"] == 2
+    assert double.metadata["training"]["epochsRun"] == 10
+    one, two = single.evaluation.test["accuracy"], double.evaluation.test["accuracy"]
+    assert one >= 0.93 and two >= 0.93
+    assert abs(one - two) <= 0.03
+    # Rank 0 wrote the checkpoints of the distributed run.
+    assert (tmp_path / "two/ns/t/1/checkpoints/latest.json").is_file()
+
+
+def _iris_tuning(scheduler: str, algorithm: str = "grid") -> dict:
+    return {
+        "problem": {"task": "classification", "target": "target",
+                    "objective": {"metric": "accuracy", "threshold": 0.8}},
+        "data": {"dataset": "iris"},
+        "preparation": {"split": {"validation": 0.3, "test": 0.2, "seed": 5, "stratify": True}},
+        "model": {"builtin": {"name": "mlp"},
+                  "training": {"epochs": 9, "batchSize": 16, "learningRate": 0.01}},
+        "tuning": {
+            "algorithm": algorithm,
+            "searchSpace": {
+                "hidden_units": {"type": "choice", "values": [[4], [16], [32, 16]]},
+                "learningRate": {"type": "choice", "values": [0.0005, 0.05]},
+            },
+            "maxTrials": 6, "parallelTrials": 2, "scheduler": scheduler, "gracePeriod": 1,
+            "seed": 1,
+        },
+    }  # fmt: skip
+
+
+def test_asha_runs_fewer_epochs_than_the_same_search_without_it(tmp_path: Path, ray_local):
+    full = run_spec(_iris_tuning("none"), tmp_path / "none")
+    asha = run_spec(_iris_tuning("asha"), tmp_path / "asha")
+    full_t, asha_t = full.metadata["tuning"], asha.metadata["tuning"]
+    assert full_t["trials"] == asha_t["trials"] == 6
+    assert full_t["totalEpochs"] == 6 * 9
+    assert asha_t["totalEpochs"] < full_t["totalEpochs"]
+    assert asha_t["stoppedEarly"] >= 1
+    assert asha.evaluation.objective.passed
+    trials = json.loads((tmp_path / "asha/ns/t/1/tuning/trials.json").read_text())
+    assert len(trials) == 6 and all(
+        t["params"]["hidden_units"] in ([4], [16], [32, 16]) for t in trials
+    )
+    assert (tmp_path / "asha/ns/t/1/plots/tuning_trials.png").is_file()
+    progress = json.loads((tmp_path / "asha/ns/t/1/progress.json").read_text())
+    assert progress["stage"] == "done"
+
+
+@pytest.mark.parametrize("algorithm", ["random", "bayesian"])
+def test_random_and_bayesian_search_then_retrain(tmp_path: Path, ray_local, algorithm):
+    spec = {
+        "problem": {"task": "classification", "target": "target",
+                    "objective": {"metric": "f1", "threshold": 0.85}},
+        "data": {"dataset": "wine"},
+        "model": {"builtin": {"name": "knn"}},
+        "tuning": {
+            "algorithm": algorithm,
+            "searchSpace": {
+                "n_neighbors": {"type": "int", "low": 1, "high": 25},
+                "weights": {"type": "choice", "values": ["uniform", "distance"]},
+            },
+            "maxTrials": 5, "parallelTrials": 2, "seed": 2, "finalModel": "retrain",
+        },
+    }  # fmt: skip
+    result = run_spec(spec, tmp_path)
+    tuning = result.metadata["tuning"]
+    assert tuning["trials"] == 5 and tuning["errored"] == 0, tuning
+    assert 1 <= tuning["bestConfig"]["n_neighbors"] <= 25
+    assert (
+        result.metadata["model"]["hyperparameters"]["n_neighbors"]
+        == tuning["bestConfig"]["n_neighbors"]
+    )
+    assert result.evaluation.objective.passed, result.evaluation.to_json()
+
+
+def test_more_failed_trials_than_allowed_fails_the_search(ray_local):
+    from kubetrain_trainer.tune import SearchDomain, TrialContext, TuneSpec, run_tuning
+    from kubetrain_trainer.workflow import prepare
+
+    config = config_of(
+        {
+            "problem": {"task": "classification", "target": "target",
+                        "objective": {"metric": "accuracy"}},
+            "data": {"dataset": "iris"},
+            "model": {"builtin": {"name": "knn"}},
+        }
+    )  # fmt: skip
+    from kubetrain_trainer.data import load
+
+    prepared = prepare(load(config.data), config.preparation)
+    ctx = TrialContext("classification", config.model, prepared.train, prepared.validation,
+                       prepared.preprocessor, config.objective)  # fmt: skip
+    spec = TuneSpec(
+        search_space={"weights": SearchDomain("choice", values=["uniform", "bogus", "wrong"])},
+        algorithm="grid", max_trials=3, max_failed_trials=1,
+    )  # fmt: skip
+    with pytest.raises(TrainerError, match=r"2 trials failed, more than maxFailedTrials \(1\)"):
+        run_tuning(spec, ctx)
