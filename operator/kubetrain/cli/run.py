@@ -70,20 +70,33 @@ class _LocalS3:
         self.sup: Any = None
 
     def start(self) -> Any:
+        import random
         import socket
 
         from kubetrain.dev import binaries, s3
         from kubetrain.dev.processes import Supervisor
 
-        def free_port() -> int:
+        def free(port: int) -> bool:
             with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                return int(sock.getsockname()[1])
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    return False
+                return True
+
+        def free_port(taken: set[int]) -> int:
+            # SeaweedFS serves gRPC on every HTTP port + GRPC_OFFSET: both must be free and valid.
+            while True:
+                port = random.randrange(20000, 65535 - s3.GRPC_OFFSET)
+                if port not in taken and free(port) and free(port + s3.GRPC_OFFSET):
+                    taken.add(port)
+                    return port
 
         self.sup = Supervisor(self.root / "pids", self.root / "logs")
         (self.root / "pids").mkdir(parents=True, exist_ok=True)
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        ports = s3.S3Ports(free_port(), free_port(), free_port(), free_port())
+        taken: set[int] = set()
+        ports = s3.S3Ports(*(free_port(taken) for _ in range(4)))
         return s3.start(
             self.sup,
             binaries.weed(),
@@ -199,7 +212,13 @@ def run(
             root: Any = LocalStorage(output.resolve())
         else:
             local_s3 = _LocalS3()
-            endpoint = local_s3.start()
+            try:
+                endpoint = local_s3.start()
+            except Exception as exc:
+                raise TrainerError(
+                    f"could not start the local S3 store (SeaweedFS): {str(exc).splitlines()[0]} "
+                    "Run with --output DIR to write the artifacts to a directory instead."
+                ) from exc
             settings = S3Settings(endpoint.endpoint, endpoint.access_key, endpoint.secret_key)
             root = open_storage(f"s3://{endpoint.bucket}", settings)
         context = RunContext(

@@ -1,0 +1,163 @@
+"""The trainer against the dev cluster's SeaweedFS: data in, artifacts out, and the S3 errors.
+
+Runs the pod entry point (`python -m kubetrain_trainer`) exactly as a pod would — spec file,
+KUBETRAIN_* and AWS_* variables — and `kubetrain run` for the bad-input cases users meet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sklearn import datasets
+from typer.testing import CliRunner
+
+
+def _manifest(name: str, uri: str, endpoint: str, task: str = "classification",
+              target: str = "target", metric: str = "accuracy") -> dict:  # fmt: skip
+    return {
+        "apiVersion": "kubetrain.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "problem": {"task": task, "target": target, "objective": {"metric": metric}},
+            "data": {"source": {"uri": uri, "format": "csv"}, "s3": {"endpoint": endpoint}},
+            "model": {"builtin": {"name": "random-forest" if task == "classification" else "ridge",
+                                  "hyperparameters": {"n_estimators": 20}
+                                  if task == "classification" else {}}},
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture
+def prefix(dev_cluster) -> str:  # type: ignore[no-untyped-def]
+    return f"trainer-tests/{uuid.uuid4().hex[:8]}"
+
+
+def _env(dev_cluster, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    s3 = dev_cluster.s3
+    return {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "KUBETRAIN_S3_ENDPOINT": s3.endpoint,
+        **extra,
+    }
+
+
+def test_s3_round_trip_data_in_artifacts_out(dev_cluster, prefix, tmp_path: Path):
+    s3 = dev_cluster.s3
+    client = s3.client()
+    frame = datasets.load_iris(as_frame=True).frame
+    client.put_object(Bucket=s3.bucket, Key=f"{prefix}/iris.csv", Body=frame.to_csv(index=False))
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(
+        yaml.safe_dump(_manifest("iris-s3", f"s3://{s3.bucket}/{prefix}/iris.csv", s3.endpoint))
+    )
+    env = _env(
+        dev_cluster,
+        KUBETRAIN_SPEC=str(spec_file),
+        KUBETRAIN_OUTPUT_URI=f"s3://{s3.bucket}/{prefix}/out",
+        KUBETRAIN_JOB_NAME="iris-s3",
+        KUBETRAIN_NAMESPACE="team",
+        KUBETRAIN_ATTEMPT="1",
+    )
+    proc = subprocess.run([sys.executable, "-m", "kubetrain_trainer"], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    attempt = f"{prefix}/out/team/iris-s3/1"
+    keys = {
+        o["Key"][len(attempt) + 1 :]
+        for o in client.list_objects_v2(Bucket=s3.bucket, Prefix=attempt + "/")["Contents"]
+    }
+    assert {"metrics.json", "spec.json", "metadata.json", "report.html", "progress.json",
+            "model/model.joblib", "model/model.json"} <= keys  # fmt: skip
+    metrics = json.loads(
+        client.get_object(Bucket=s3.bucket, Key=f"{attempt}/metrics.json")["Body"].read()
+    )
+    assert metrics["test"]["accuracy"] >= 0.9
+    metadata = json.loads(
+        client.get_object(Bucket=s3.bucket, Key=f"{attempt}/metadata.json")["Body"].read()
+    )
+    assert metadata["data"]["bytesRead"] == len(frame.to_csv(index=False).encode())
+
+    from kubetrain_trainer.predict import load_model
+
+    local = tmp_path / "model"
+    local.mkdir()
+    for name in ("model.joblib", "model.json"):
+        client.download_file(s3.bucket, f"{attempt}/model/{name}", str(local / name))
+    predictions = load_model(local).predict(frame.drop(columns="target"))
+    assert (predictions == frame.target).mean() > 0.9
+
+
+def _cli(dev_cluster, tmp_path: Path, document: dict, **env: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    from kubetrain.cli import app
+
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(document))
+    outcome = CliRunner().invoke(
+        app,
+        ["run", str(path), "--output", str(tmp_path / "out"), "-q"],
+        env=_env(dev_cluster, **env),
+    )
+    return outcome.exit_code, " ".join(outcome.output.split())
+
+
+def _put(dev_cluster, key: str, body: bytes) -> str:  # type: ignore[no-untyped-def]
+    s3 = dev_cluster.s3
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=body)
+    return f"s3://{s3.bucket}/{key}"
+
+
+def test_bad_input_gives_one_clear_paragraph(dev_cluster, prefix, tmp_path: Path):
+    endpoint = dev_cluster.s3.endpoint
+    iris = datasets.load_iris(as_frame=True).frame
+    houses = pd.DataFrame({"rooms": [1, 2, 3] * 10, "price": ["cheap", "100", "200"] * 10})
+    cases = [
+        (_manifest("empty", _put(dev_cluster, f"{prefix}/empty.csv", b""), endpoint),
+         2, "is empty (0 bytes)"),
+        (_manifest("garbage", _put(dev_cluster, f"{prefix}/garbage.csv", b"\xff\xfe\x00\x81" * 64),
+                   endpoint), 2, "cannot be read as csv"),
+        (_manifest("no-target", _put(dev_cluster, f"{prefix}/iris.csv",
+                                     iris.to_csv(index=False).encode()), endpoint, target="label"),
+         2, "target column 'label' is not in the training data"),
+        (_manifest("words", _put(dev_cluster, f"{prefix}/houses.csv",
+                                 houses.to_csv(index=False).encode()), endpoint,
+                   task="regression", target="price", metric="rmse"),
+         2, "must be numeric for regression"),
+        (_manifest("missing", f"s3://{dev_cluster.s3.bucket}/{prefix}/nope.csv", endpoint),
+         2, "does not exist"),
+    ]  # fmt: skip
+    for document, code, message in cases:
+        got_code, output = _cli(dev_cluster, tmp_path, document)
+        assert (got_code, message in output) == (code, True), output
+        assert output.startswith("Error: ") and "Traceback" not in output
+
+
+def test_s3_access_denied_is_named(dev_cluster, prefix, tmp_path: Path):
+    uri = _put(dev_cluster, f"{prefix}/iris.csv",
+               datasets.load_iris(as_frame=True).frame.to_csv(index=False).encode())  # fmt: skip
+    document = _manifest("denied", uri, dev_cluster.s3.endpoint)
+    code, output = _cli(dev_cluster, tmp_path, document, AWS_SECRET_ACCESS_KEY="wrong-secret")
+    assert code == 3, output
+    assert "S3 denied" in output and "credentials" in output and "Traceback" not in output
+
+
+def test_kubetrain_run_with_its_own_seaweedfs(tmp_path: Path):
+    from kubetrain.cli import app
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "classification-iris.yaml"
+    outcome = CliRunner().invoke(app, ["run", str(example), "-q"])
+    assert outcome.exit_code == 0, outcome.output
+    text = " ".join(outcome.output.split())
+    assert "s3://kubetrain-run/local/iris-forest/1" in text
+    assert "threshold >= 0.9: met" in text
