@@ -242,7 +242,7 @@ def _read_file(
         local = workdir / f"{len(list(workdir.iterdir()))}-{part.rsplit('/', 1)[-1] or 'data'}"
         storage.download_file(part, local)
         with local.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(_CHUNK), b""):
+            while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
         frames.append(_parse(local, _format_of(part if fmt is None else uri, fmt), uri))
         size += local.stat().st_size

@@ -240,13 +240,13 @@ def training_warnings(
             f"the training loss became NaN or infinite at epoch {bad}; training stopped there. "
             "Lower the learning rate or check the data for extreme values."
         )
-    finite = [v for v in losses if _is_finite(v)]
+    finite = [float(v) for v in losses if v is not None and _is_finite(v)]
     if len(finite) >= 2 and finite[0] > 0 and max(finite[1:]) > 100 * finite[0]:
         warnings.append(
             f"the training loss exploded (from {finite[0]:.3g} to {max(finite):.3g}); "
             "lower the learning rate or add gradient clipping."
         )
-    norms = [h.get("grad_norm") for h in history if _is_finite(h.get("grad_norm"))]
+    norms = [float(h["grad_norm"]) for h in history if _is_finite(h.get("grad_norm"))]
     if norms and max(norms[-3:]) < 1e-6:
         warnings.append(
             f"gradients vanished (norm {max(norms[-3:]):.1e} in the last epochs); the network "

@@ -287,6 +287,7 @@ class TabularPreprocessor(Preprocessor):
         if self.input_kind == "tokens":
             assert self.spec.text is not None
             return self.tokens.transform(features[self.spec.text.column])
+        assert self.columns_transformer is not None
         for name, _, cols in self.columns_transformer.transformers_:
             if name == "cat":
                 for col in cols:

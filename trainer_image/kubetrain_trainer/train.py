@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from kubetrain_trainer.models import make_estimator, model_family, network_def
+from kubetrain_trainer.models import NetworkDef, make_estimator, model_family, network_def
 from kubetrain_trainer.predict import TrainedModel
 from kubetrain_trainer.prepare import Arrays, Preprocessor
 from kubetrain_trainer.torch_train import LoopHooks, TrainingSpec, fit_network, pick_device
@@ -87,7 +87,9 @@ def _native_multioutput(estimator: Any) -> bool:
     return not any(s in name for s in ("HistGradientBoosting", "SVR", "GradientBoosting"))
 
 
-def build_network_def(spec: ModelSpec, task: str, preprocessor: Preprocessor, train: Arrays):  # type: ignore[no-untyped-def]
+def build_network_def(
+    spec: ModelSpec, task: str, preprocessor: Preprocessor, train: Arrays
+) -> NetworkDef:
     n_outputs = (
         len(preprocessor.classes or [])
         if task == "classification"

@@ -334,8 +334,9 @@ def run_tuning(
             ),
         )
         grid = tuner.fit()
-        trials, total_epochs, stopped = [], 0, 0
-        for result in grid:
+        trials: list[dict[str, Any]] = []
+        total_epochs, stopped = 0, 0
+        for result in (grid[i] for i in range(len(grid))):
             metrics = result.metrics or {}
             iterations = int(metrics.get("training_iteration", 0) or 0)
             total_epochs += iterations
@@ -354,7 +355,7 @@ def run_tuning(
             raise TrainerError(
                 f"tuning failed: {budget.errored} trials failed, more than maxFailedTrials "
                 f"({spec.max_failed_trials}); first error: "
-                + next((t["error"] for t in trials if t["error"]), "unknown")
+                + str(next((t["error"] for t in trials if t["error"]), "unknown"))
             )
         ok = [t for t in trials if t["objective"] is not None and t["error"] is None]
         if not ok:

@@ -146,8 +146,6 @@ def _merge(a: Arrays, b: Arrays | None) -> Arrays:
 
 
 def run(config: JobConfig, context: RunContext) -> JobResult:
-    if config.model is None:
-        raise InvalidSpecError("custom code runs through kubetrain_trainer.custom, not here.")
     clock = _Clock()
     cpu_start, wall_start = _cpu_seconds(), time.monotonic()
     out = context.attempt_storage
@@ -168,7 +166,9 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     with clock.stage("preparation"):
         prepared = prepare(data, config.preparation)
 
-    model_spec = config.model
+    if config.model is None:
+        raise InvalidSpecError("custom code runs through kubetrain_trainer.custom, not here.")
+    model_spec: ModelSpec = config.model
     tuning_result = None
     trained: TrainResult | None = None
     validation = prepared.validation
