@@ -8,7 +8,7 @@ from typing import Any
 
 from kubetrain.builders import naming
 from kubetrain.builders.naming import ROLE_HEAD, JobRef
-from kubetrain.builders.pods import RAY_CLIENT_PORT, RAY_DASHBOARD_PORT, SPEC_FILE
+from kubetrain.builders.pods import RAY_DASHBOARD_PORT, SPEC_FILE
 from kubetrain.config import OperatorConfig
 
 
@@ -46,7 +46,6 @@ def head_service(job: JobRef, attempt: int, config: OperatorConfig) -> dict[str,
             "ports": [
                 {"name": "gcs", "port": config.ray_port, "targetPort": config.ray_port},
                 {"name": "dashboard", "port": RAY_DASHBOARD_PORT, "targetPort": RAY_DASHBOARD_PORT},
-                {"name": "client", "port": RAY_CLIENT_PORT, "targetPort": RAY_CLIENT_PORT},
             ],
         },
     }

@@ -21,7 +21,6 @@ SPEC_MOUNT = "/etc/kubetrain"
 SPEC_FILE = "spec.json"
 TRAINER_COMMAND = ("python", "-m", "kubetrain_trainer")
 RAY_DASHBOARD_PORT = 8265
-RAY_CLIENT_PORT = 10001
 
 
 @dataclass(frozen=True)
@@ -144,11 +143,16 @@ def _ray_start(role: str, job: JobRef, attempt: int, p: Placement, config: Opera
     if role == ROLE_HEAD:
         return (
             f"ray start --head --port={config.ray_port} --dashboard-host=$POD_IP "
-            f"--dashboard-port={RAY_DASHBOARD_PORT} --ray-client-server-port={RAY_CLIENT_PORT} "
-            f"{common}"
+            f"--dashboard-port={RAY_DASHBOARD_PORT} {common}"
         )
-    head = f"{naming.service(job, attempt)}.{job.namespace}.svc:{config.ray_port}"
-    return f"ray start --address={head} {common} --block"
+    host = f"{naming.service(job, attempt)}.{job.namespace}.svc"
+    # Workers may start before the head listens (or its name resolves): wait for it, bounded.
+    wait = (
+        'for i in $(seq 120); do python -c "import socket; '
+        f"socket.create_connection(('{host}', {config.ray_port}), 2)\" 2>/dev/null && break; "
+        "sleep 1; done; "
+    )
+    return f"{wait}exec ray start --address={host}:{config.ray_port} {common} --block"
 
 
 def _whole_cpus(cpu: str) -> int:
@@ -224,7 +228,6 @@ def build_pod(
             [
                 {"name": "gcs", "containerPort": config.ray_port},
                 {"name": "dashboard", "containerPort": RAY_DASHBOARD_PORT},
-                {"name": "client", "containerPort": RAY_CLIENT_PORT},
             ],
             key=lambda port: port["containerPort"],
         )
