@@ -37,6 +37,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
 
     hooks = LoopHooks(
         checkpoints=given.checkpoints if rank == 0 else None,
+        resume=given.checkpoints if rank != 0 else None,
         progress=given.progress if rank == 0 else None,
         stop=given.stop,
         on_epoch=on_epoch,

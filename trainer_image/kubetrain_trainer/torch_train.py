@@ -115,6 +115,9 @@ class LoopHooks:
     stop: StopSignal | None = None
     # Called after every epoch with the epoch record and validation outputs (Ray reports, Tune).
     on_epoch: Callable[[dict[str, Any], np.ndarray | None], None] | None = None
+    # Read-only checkpoints for data-parallel workers that do not write them (ranks > 0): every
+    # rank must resume from the same epoch, or DDP's collectives wait forever for the others.
+    resume: CheckpointStore | None = None
 
 
 @dataclass
@@ -197,8 +200,9 @@ def fit_network(
     best_loss, best_state, best_epoch, bad_epochs = math.inf, None, 0, 0
     outcome = NetworkOutcome(definition=definition, state_dict={}, device=device)
 
-    if hooks.checkpoints is not None:
-        found = hooks.checkpoints.latest()
+    source = hooks.checkpoints if hooks.checkpoints is not None else hooks.resume
+    if source is not None:
+        found = source.latest()
         if found is not None:
             state, _ = found
             model.load_state_dict(state["model"])
@@ -211,8 +215,10 @@ def fit_network(
 
     net = wrap_model(model) if wrap_model else model
     # Each worker trains on its own shard; rank r takes every world_size-th row.
-    x_train = torch.as_tensor(train.x[rank::world_size])
-    y_train = _tensor_y(task, train.y[rank::world_size])
+    # Equal shards: every rank runs the same number of steps (DDP synchronises each one).
+    usable = len(train.x) - len(train.x) % world_size
+    x_train = torch.as_tensor(train.x[:usable][rank::world_size])
+    y_train = _tensor_y(task, train.y[:usable][rank::world_size])
     batch_size = max(1, math.ceil(spec.batch_size / world_size))
     eval_set = validation if validation is not None and len(validation) else None
 
