@@ -66,11 +66,16 @@ def test_two_worker_ray_job_trains_and_reports(harness: Harness, tmp_path: Path)
         480,
         "the Ray job to finish",
     )
-    logs = harness.cluster.kubectl(
-        "logs", f"{name}-a1-head", "-n", harness.namespace, check=False
-    ).stdout
     status = harness.status(name)
-    assert status.get("phase") == "Succeeded", logs[-3000:]
+    if status.get("phase") != "Succeeded":
+        logs = "\n".join(
+            f"--- {p['metadata']['name']} ({p['status'].get('phase')})\n"
+            + harness.cluster.kubectl(
+                "logs", p["metadata"]["name"], "-n", harness.namespace, "--tail=30", check=False
+            ).stdout
+            for p in harness.pods(name)
+        )
+        raise AssertionError(f"{status.get('message')}\n{status.get('conditions')}\n{logs}")
     assert_trained(harness, name, "balanced-accuracy", 0.9)
     # Both Ray nodes took part: the head ran the driver, the worker pod joined the cluster.
     metadata = (

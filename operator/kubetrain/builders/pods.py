@@ -145,14 +145,54 @@ def _ray_start(role: str, job: JobRef, attempt: int, p: Placement, config: Opera
             f"ray start --head --port={config.ray_port} --dashboard-host=$POD_IP "
             f"--dashboard-port={RAY_DASHBOARD_PORT} {common}"
         )
-    host = f"{naming.service(job, attempt)}.{job.namespace}.svc"
-    # Workers may start before the head listens (or its name resolves): wait for it, bounded.
-    wait = (
-        'for i in $(seq 120); do python -c "import socket; '
-        f"socket.create_connection(('{host}', {config.ray_port}), 2)\" 2>/dev/null && break; "
-        "sleep 1; done; "
+    return f"ray start --address={_head_host(job, attempt)}:{config.ray_port} {common} --block"
+
+
+def _head_host(job: JobRef, attempt: int) -> str:
+    return f"{naming.service(job, attempt)}.{job.namespace}.svc"
+
+
+# The container's PID 1 is a shell: it forwards SIGTERM to what it runs (a shell as PID 1 would
+# ignore it), waits for that to finish (the trainer checkpoints), and exits with its code.
+_FORWARD_TERM = "trap 'kill -TERM \"$child\" 2>/dev/null' TERM\n"
+_WAIT_CHILD = (
+    'wait "$child"; rc=$?\nwhile kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done\n'
+)
+
+
+def _worker_script(job: JobRef, attempt: int, p: Placement, config: OperatorConfig) -> str:
+    """Wait for the head, join its cluster, and finish when the head stops the cluster.
+
+    When the driver is done the head stops Ray, and `ray start --block` returns an error; a
+    worker whose head is gone has done its part and exits 0: the head's exit code is the
+    attempt's verdict.
+    """
+    probe = (
+        'python -c "import socket; '
+        f"socket.create_connection(('{_head_host(job, attempt)}', {config.ray_port}), 2)\""
+        " 2>/dev/null"
     )
-    return f"{wait}exec ray start --address={host}:{config.ray_port} {common} --block"
+    return (
+        f"for i in $(seq 120); do {probe} && break; sleep 1; done\n"
+        + _FORWARD_TERM
+        + f"{_ray_start(ROLE_WORKER, job, attempt, p, config)} & child=$!\n"
+        + _WAIT_CHILD
+        + f"{probe} || exit 0\n"
+        + "exit $rc\n"
+    )
+
+
+def _head_script(job: JobRef, attempt: int, p: Placement, config: OperatorConfig) -> str:
+    """Start Ray, run the driver (the positional parameters) against it, stop Ray."""
+    return (
+        f"{_ray_start(ROLE_HEAD, job, attempt, p, config)} || exit 1\n"
+        f'export RAY_ADDRESS="$POD_IP:{config.ray_port}"\n'
+        + _FORWARD_TERM
+        + '"$@" & child=$!\n'
+        + _WAIT_CHILD
+        + "ray stop --force >/dev/null 2>&1\n"
+        + "exit $rc\n"
+    )
 
 
 def _whole_cpus(cpu: str) -> int:
@@ -177,17 +217,9 @@ def _command(
             return [], list(custom.args)  # the image's entrypoint
         return driver, []
     if role == ROLE_WORKER:
-        return ["sh", "-c", _ray_start(role, job, attempt, p, config)], []
-    # The head starts Ray, runs the driver against it, stops Ray and exits with the driver's
-    # code; the driver's argv is passed as positional parameters so nothing is re-quoted.
-    script = (
-        f"{_ray_start(role, job, attempt, p, config)} || exit 1\n"
-        f'export RAY_ADDRESS="$POD_IP:{config.ray_port}"\n'
-        '"$@"; rc=$?\n'
-        "ray stop --force >/dev/null 2>&1\n"
-        "exit $rc\n"
-    )
-    return ["sh", "-c", script, "kubetrain-head", *driver], []
+        return ["sh", "-c", _worker_script(job, attempt, p, config)], []
+    # The driver's argv is passed as positional parameters, so nothing is re-quoted.
+    return ["sh", "-c", _head_script(job, attempt, p, config), "kubetrain-head", *driver], []
 
 
 def build_pod(

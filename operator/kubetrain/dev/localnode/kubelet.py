@@ -9,7 +9,6 @@ Watch threads only hand objects to the loop; all pod state is owned by the loop'
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -509,8 +508,7 @@ class Kubelet:
 
     def _signal_all(self, rt: PodRuntime, sig: signal.Signals) -> None:
         for proc in rt.procs.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
+            runtime.signal_container(proc.pid, sig)
 
     def _handle_deletion(self, rt: PodRuntime) -> bool:
         """True when the pod is gone from the API and its runtime can be forgotten."""

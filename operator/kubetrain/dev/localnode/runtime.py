@@ -1,10 +1,13 @@
 """Starting a container as a process on this machine.
 
-As root, each container runs under `unshare --mount --uts`: in its private mount namespace its
-volumes are bind-mounted at their mountPaths and the pod's hosts file over /etc/hosts (so
-Service names resolve), and its hostname is the pod's. The wrapper shell `exec`s the command,
-so the process the kubelet waits on *is* the container's process and its exit code is the
-container's. Without root there are no namespaces: the process runs with the pod's env in its
+As root, each container runs under `unshare --mount --uts --pid`: in its private mount
+namespace its volumes are bind-mounted at their mountPaths and the pod's hosts file over
+/etc/hosts (so Service names resolve); its hostname is the pod's; in its own PID namespace
+(with its own /proc) the command is PID 1 and sees only its own processes, as in a container
+(`ray stop` in one pod cannot kill another pod's Ray). The wrapper shell `exec`s the command;
+`unshare` returns its exit status. SIGTERM goes to the container's PID 1 (which, as in any
+container, ignores it unless it installed a handler); SIGKILL to `unshare` takes the whole
+PID namespace down. Without root there are no namespaces: the process runs with the pod's env in its
 working directory and mounts are skipped (its log says so).
 
 There is no image: the command runs in this machine's Python environment.
@@ -12,14 +15,42 @@ There is no image: the command runs in this machine's Python environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kubetrain.dev.localnode.volumes import Mount
+
+
+def signal_container(pid: int, sig: int) -> None:
+    """Deliver `sig` to a container started by `launch` (`pid` is what launch returned).
+
+    SIGTERM goes to the container's PID 1 only, the way a container runtime stops a container;
+    any other signal to the whole process group (SIGKILL: unshare and, with it, the namespace).
+    """
+    target = _namespace_init(pid) if sig == signal.SIGTERM else None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if target is not None:
+            os.kill(target, sig)
+        else:
+            os.killpg(pid, sig)
+
+
+def _namespace_init(pid: int) -> int | None:
+    """The child that `unshare --fork` started (the container's PID 1), if there is one."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    if not exe.endswith("/unshare") or not children:
+        return None
+    return int(children[0])
 
 
 def namespaces_available() -> bool:
@@ -68,6 +99,10 @@ def launch(
                 "unshare",
                 "--mount",
                 "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",  # if unshare is killed, so is the container
                 "--propagation",
                 "private",
                 "/bin/sh",
