@@ -287,12 +287,10 @@ def run_tuning(
         search: Any = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=spec.seed))
         search = ConcurrencyLimiter(search, max_concurrent=spec.parallel_trials)
         num_samples = spec.max_trials
-    elif spec.algorithm == "grid":
-        search = BasicVariantGenerator(random_state=spec.seed)
-        num_samples = 1
     else:
-        search = BasicVariantGenerator(random_state=spec.seed)
-        num_samples = spec.max_trials
+        # Tune ignores max_concurrent_trials for a SearchGenerator: the limit goes here.
+        search = BasicVariantGenerator(random_state=spec.seed, max_concurrent=spec.parallel_trials)
+        num_samples = 1 if spec.algorithm == "grid" else spec.max_trials
     scheduler: Any = None
     if spec.scheduler == "asha" and epochs > 1:
         scheduler = ASHAScheduler(
@@ -317,7 +315,6 @@ def run_tuning(
                 search_alg=search,
                 scheduler=scheduler,
                 num_samples=num_samples,
-                max_concurrent_trials=spec.parallel_trials,
                 time_budget_s=spec.time_budget_seconds,
             ),
             run_config=tune.RunConfig(
