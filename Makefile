@@ -2,6 +2,8 @@
 # hack/, so a fresh machine needs nothing but Python 3.11+, Go and this Makefile.
 SHELL := /bin/bash
 VENV ?= .venv
+# The interpreter that bootstraps the venv, found before .venv/bin goes first on PATH.
+BOOT_PYTHON := $(shell command -v python3)
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -14,9 +16,9 @@ help: ## list the targets
 venv: $(VENV)/.installed ## create .venv with every extra (operator, trainer, dev cluster, tests, lint)
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m pip install -q --disable-pip-version-check uv
-	python3 -m uv venv -q --allow-existing --python python3 $(VENV)
-	python3 -m uv pip install -q --python $(PY) -e ".[all,test,dev]"
+	$(BOOT_PYTHON) -m pip install -q --disable-pip-version-check uv
+	$(BOOT_PYTHON) -m uv venv -q --allow-existing --python $(BOOT_PYTHON) $(VENV)
+	$(BOOT_PYTHON) -m uv pip install -q --python $(PY) -e ".[all,test,dev]"
 	touch $@
 
 binaries: ## build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm

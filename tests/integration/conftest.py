@@ -31,6 +31,10 @@ def harness(
     )
     secret["metadata"] = {"name": dev_cluster.s3.secret_name, "namespace": namespace}
     dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    # Every pod the operator creates must pass the real PodSecurity admission, level restricted.
+    dev_cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
     h = Harness(dev_cluster, namespace, tmp_path)
     yield h
     h.stop_all()

@@ -73,6 +73,25 @@ def test_impossible_gpu_request_reports_unschedulable(harness: Harness) -> None:
     assert phase(harness, "too-big") == "Pending"
 
 
+def test_partial_gang_is_released_after_the_timeout(harness: Harness) -> None:
+    harness.operator()
+    harness.apply(builtin_job("gang", "gpu-xl", workers=2, gpus=16))
+    cond = wait_for(
+        lambda: (
+            (c := condition(harness, "gang", "Scheduled"))
+            and c["reason"] == "GangSchedulingTimeout"
+            and c
+        ),
+        90,
+        "GangSchedulingTimeout",
+    )
+    assert cond["status"] == "False"
+    assert "released them" in cond["message"]
+    wait_for(lambda: harness.pods("gang") == [], 30, "the pods to be released")
+    assert phase(harness, "gang") == "Pending"
+    assert "GangSchedulingTimeout" in harness.events("gang")
+
+
 def test_invalid_spec_fails_with_every_problem(harness: Harness) -> None:
     harness.operator()
     job = builtin_job("bad-profile", "no-such-profile")
