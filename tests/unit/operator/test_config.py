@@ -21,7 +21,8 @@ def test_dev_config_loads_with_its_profiles() -> None:
 def test_bad_config_names_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "op.yaml"
     bad.write_text(
-        "defaultProfile: nope\nprofiles:\n  - name: cpu-a\n    resources: {cpu: '1', memory: 1Gi}\n    gpus: 2\n"
+        "defaultProfile: nope\nprofiles:\n  - name: cpu-a\n"
+        "    resources: {cpu: '1', memory: 1Gi}\n    gpus: 2\n"
     )
     with pytest.raises(config.ConfigError) as err:
         config.load(bad)
