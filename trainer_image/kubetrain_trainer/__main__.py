@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         from kubetrain_trainer.config import from_spec, load_spec_file
         from kubetrain_trainer.storage import S3Settings, open_storage
 
-        spec_path = (argv or [None])[0] or env.get("KUBETRAIN_SPEC", DEFAULT_SPEC)
+        spec_path = (argv[0] if argv else "") or env.get("KUBETRAIN_SPEC", DEFAULT_SPEC)
         config = from_spec(load_spec_file(spec_path))
         output = env.get("KUBETRAIN_OUTPUT_URI")
         if not output:

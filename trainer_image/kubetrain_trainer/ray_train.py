@@ -7,10 +7,18 @@ size divided by the number of workers, which keeps the effective batch — and t
 the same as one worker's. Every worker evaluates the full validation set, so early stopping
 decides the same way everywhere. Only rank 0 writes checkpoints and progress; the final weights
 come back to the driver as a Ray Train checkpoint.
+
+When a worker raises, Ray Train v2's `trainer.fit()` raises a `WorkerGroupError` whose
+`worker_failures` maps each failed rank to its exception (the traceback travels only as text in
+the error's message). `describe_failure` turns that into the one paragraph the user sees: the
+rank, the exception's type and message, and the last frame outside the libraries (our network's
+`forward`, the training loop, or the user's code), so the termination message names the cause
+rather than "Training failed due to worker errors:".
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -100,7 +108,7 @@ def fit_distributed(
         except Exception as exc:
             if hooks.stop is not None and hooks.stop.requested():
                 raise Interrupted("stopped by SIGTERM; rank 0 wrote a checkpoint.") from exc
-            raise TrainerError(f"distributed training failed: {_first_line(exc)}") from exc
+            raise TrainerError(f"distributed training failed: {describe_failure(exc)}") from exc
         if result.checkpoint is None:
             raise TrainerError("distributed training returned no model.")
         with result.checkpoint.as_directory() as directory:
@@ -111,6 +119,62 @@ def fit_distributed(
     return outcome
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)')
+_RANK_SECTION = re.compile(r"\[Rank (?P<ranks>[\d,]+) Error Snippet\]:\n")
+# A rank that fails because a peer died reports a collective-communication error; the peer's
+# own exception is the cause worth naming.
+_PEER_SYMPTOMS = ("gloo", "nccl", "connection closed", "connection reset", "broken pipe")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line naming the root cause of a failed `trainer.fit()`.
+
+    `WorkerGroupError.worker_failures` (rank → exception) and `ControllerError.controller_failure`
+    carry the real exceptions; anything else is described by its own type and first line.
+    """
+    failures: dict[int, BaseException] = getattr(exc, "worker_failures", None) or {}
+    if not failures:
+        cause = getattr(exc, "controller_failure", None)
+        if isinstance(cause, BaseException):
+            return f"the Ray Train controller raised {_exception_line(cause)}"
+        return _exception_line(exc)
+    rank = min(failures, key=lambda r: (_is_peer_symptom(failures[r]), r))
+    text = f"worker rank {rank} raised {_exception_line(failures[rank])}"
+    frame = _last_own_frame(_rank_traceback(str(exc), rank))
+    if frame:
+        text += f" (at {frame})"
+    if len(failures) > 1:
+        others = ", ".join(str(r) for r in sorted(failures) if r != rank)
+        text += f"; rank(s) {others} failed too"
+    return text
+
+
+def _exception_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _is_peer_symptom(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(symptom in text for symptom in _PEER_SYMPTOMS)
+
+
+def _rank_traceback(message: str, rank: int) -> str:
+    """The traceback text of `rank` in a WorkerGroupError's message ("[Rank 0,2 Error Snippet]")."""
+    sections = _RANK_SECTION.split(message)
+    # split → [before, ranks, body, ranks, body, ...]
+    for ranks, body in zip(sections[1::2], sections[2::2], strict=False):
+        if str(rank) in ranks.split(","):
+            return body
+    return message
+
+
+def _last_own_frame(traceback_text: str) -> str | None:
+    """`file.py:LINE in function` of the innermost frame that is not a library's."""
+    own = None
+    for match in _FRAME.finditer(traceback_text):
+        path = match["path"]
+        library = "site-packages" in path or "dist-packages" in path or "/lib/python3" in path
+        if "kubetrain_trainer" in path or not library:
+            own = f"{Path(path).name}:{match['line']} in {match['name']}"
+    return own

@@ -5,8 +5,13 @@ trials each train the declared model with one point of the search space (in-proc
 report the validation objective (every epoch for networks, so ASHA and the median rule can stop
 poor trials early) and keep their best model as a Tune checkpoint.
 
-- grid: every combination of the (discrete) domains; random: `maxTrials` samples;
-  bayesian: Optuna's TPE through `OptunaSearch`.
+- grid: every combination of the (discrete) domains; random: `maxTrials` samples (both spelled
+  out up front by `planned_configs`, seeded); bayesian: Optuna's TPE through `OptunaSearch`.
+- resume: with a `TrialLog` (see `trial_log`), each finished trial is written to the job's
+  storage; a new attempt runs only the planned configurations without a record (grid, random),
+  or seeds Optuna's study with the recorded results and runs the rest of `maxTrials`
+  (bayesian). The best trial is chosen over both attempts. SIGTERM ends the search and raises
+  `Interrupted` (exit 143) with the finished trials kept.
 - schedulers: `asha` (ASHAScheduler, `max_t` = epochs) and `median` (MedianStoppingRule),
   both on `training_iteration` = epochs.
 - `maxFailedTrials`: a callback counts errored trials and a stopper ends the experiment when the
@@ -20,6 +25,7 @@ JSON strings, because Optuna's categorical distributions only hold scalars.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import tempfile
@@ -30,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from kubetrain_trainer.errors import InvalidSpecError, TrainerError
+from kubetrain_trainer.checkpoint import StopSignal
+from kubetrain_trainer.errors import Interrupted, InvalidSpecError, TrainerError
+from kubetrain_trainer.trial_log import TrialLog
 
 _JSON = "json:"
 
@@ -67,6 +75,7 @@ class TuningResult:
     errored: int = 0
     stopped_early: int = 0
     total_epochs: int = 0
+    resumed: int = 0  # trials finished by earlier attempts, not run again
     best_model: Any = None  # TrainedModel of the best trial (finalModel best-trial)
     seconds: float = 0.0
 
@@ -76,6 +85,7 @@ class TuningResult:
             "errored": self.errored,
             "stoppedEarly": self.stopped_early,
             "totalEpochs": self.total_epochs,
+            "resumedTrials": self.resumed,
             "bestConfig": self.best_params,
             "bestValue": self.best_value,
             "seconds": round(self.seconds, 3),
@@ -98,20 +108,24 @@ def _int_values(d: SearchDomain) -> list[int]:
     return list(range(int(d.low), int(d.high) + 1, int(d.step or 1)))
 
 
+def _grid_values(name: str, d: SearchDomain) -> list[Any]:
+    if d.type == "choice":
+        return [_encode(v) for v in d.values or []]
+    if d.type == "int":
+        return list(_int_values(d))
+    raise InvalidSpecError(f"grid search needs discrete domains; {name} is {d.type}.")
+
+
 def param_space(spec: TuneSpec) -> dict[str, Any]:
+    """Tune domains of the search space (a grid's discrete domains become choices: the grid
+    itself is spelled out by `planned_configs`)."""
     from ray import tune
 
     space: dict[str, Any] = {}
     for name, d in spec.search_space.items():
         if spec.algorithm == "grid":
-            if d.type == "choice":
-                space[name] = tune.grid_search([_encode(v) for v in d.values or []])
-            elif d.type == "int":
-                space[name] = tune.grid_search(_int_values(d))
-            else:
-                raise InvalidSpecError(f"grid search needs discrete domains; {name} is {d.type}.")
-            continue
-        if d.type == "choice":
+            space[name] = tune.choice(_grid_values(name, d))
+        elif d.type == "choice":
             space[name] = tune.choice([_encode(v) for v in d.values or []])
         elif d.type == "int":
             assert d.low is not None and d.high is not None
@@ -127,6 +141,35 @@ def param_space(spec: TuneSpec) -> dict[str, Any]:
         else:
             raise InvalidSpecError(f"unknown search domain type {d.type!r} for {name}.")
     return space
+
+
+def planned_configs(spec: TuneSpec) -> list[dict[str, Any]] | None:
+    """grid and random: every configuration of the search, in order (as Tune sees them).
+
+    Spelled out here rather than left to Tune's generator so that a new attempt knows which
+    configurations earlier attempts finished: the list depends only on the spec and its seed.
+    Bayesian search has no plan (each point depends on the results so far): None.
+    """
+    if spec.algorithm == "grid":
+        names = list(spec.search_space)
+        values = [_grid_values(name, spec.search_space[name]) for name in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+    if spec.algorithm == "random":
+        rng = np.random.RandomState(spec.seed)
+        space = param_space(spec)
+        return [
+            {name: _native(domain.sample(random_state=rng)) for name, domain in space.items()}
+            for _ in range(spec.max_trials)
+        ]
+    return None
+
+
+def _native(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _config_key(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, default=str)
 
 
 @dataclass
@@ -230,25 +273,107 @@ class _FailureBudget:
         self.errored = 0
 
 
+@dataclass
+class _Pending:
+    """What this attempt runs, after the trials earlier attempts finished (`past`)."""
+
+    points: list[dict[str, Any]]  # grid/random: the configurations left, in plan order
+    plan_keys: dict[str, list[str]]  # grid/random: config → keys of its unfinished plan entries
+    past: list[dict[str, Any]]
+    num_samples: int
+    planned: int  # trials in the whole search
+
+
+def _pending(spec: TuneSpec, log: TrialLog | None) -> _Pending:
+    past = log.finished() if log is not None else []
+    plan = planned_configs(spec)
+    if plan is None:  # bayesian: earlier results seed the sampler, the rest of maxTrials runs
+        kept = [t for t in past if t.get("objective") is not None]
+        left = max(0, spec.max_trials - len(kept))
+        return _Pending([], {}, kept, left, spec.max_trials)
+    done = {t.get("key"): t for t in past}
+    points: list[dict[str, Any]] = []
+    plan_keys: dict[str, list[str]] = {}
+    kept = []
+    for index, config in enumerate(plan):
+        key = f"plan-{index:05d}"
+        record = done.get(key)
+        if record is not None and _config_key(record.get("config", {})) == _config_key(config):
+            kept.append(record)
+            continue
+        points.append(config)
+        plan_keys.setdefault(_config_key(config), []).append(key)
+    return _Pending(points, plan_keys, kept, len(points), len(plan))
+
+
+def _search(spec: TuneSpec, pending: _Pending) -> tuple[Any, int]:
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    if spec.algorithm == "bayesian":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        search: Any = OptunaSearch(
+            sampler=optuna.samplers.TPESampler(seed=spec.seed),
+            # Trials of earlier attempts enter the study as finished ones (not run again).
+            points_to_evaluate=[t["config"] for t in pending.past] or None,
+            evaluated_rewards=[t["objective"] for t in pending.past] or None,
+        )
+        return ConcurrencyLimiter(search, max_concurrent=spec.parallel_trials), pending.num_samples
+    # Tune ignores max_concurrent_trials for a SearchGenerator: the limit goes here. Each
+    # planned point replaces one sample, so num_samples = the points left.
+    search = BasicVariantGenerator(
+        points_to_evaluate=pending.points, random_state=spec.seed,
+        max_concurrent=spec.parallel_trials,
+    )  # fmt: skip
+    return search, pending.num_samples
+
+
+def _scheduler(spec: TuneSpec, epochs: int) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
+
+    if spec.scheduler == "asha" and epochs > 1:
+        return ASHAScheduler(
+            time_attr="training_iteration", max_t=epochs,
+            grace_period=min(spec.grace_period, epochs), reduction_factor=3,
+        )  # fmt: skip
+    if spec.scheduler == "median" and epochs > 1:
+        return MedianStoppingRule(
+            time_attr="training_iteration", grace_period=spec.grace_period,
+            min_samples_required=2,
+        )  # fmt: skip
+    return None
+
+
 def run_tuning(
     spec: TuneSpec,
     ctx: TrialContext,
     *,
     progress: Any = None,
     storage_dir: Path | None = None,
+    log: TrialLog | None = None,
+    stop: StopSignal | None = None,
 ) -> TuningResult:
+    """Run the search; with a `log`, skip the trials earlier attempts finished and record the
+    ones this attempt finishes; with a `stop` signal, SIGTERM ends the search (`Interrupted`)."""
     import ray
     from ray import tune
     from ray.tune import Callback, Stopper
-    from ray.tune.schedulers import ASHAScheduler, MedianStoppingRule
-    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     started = time.monotonic()
     mode = ctx.objective.mode
+    better = ctx.objective.better
     epochs = ctx.model.training.epochs if ctx.model.family == "torch" else 1
     budget = _FailureBudget(spec.max_failed_trials)
-    state: dict[str, Any] = {"done": 0, "best": None}
-    total = spec.max_trials
+    pending = _pending(spec, log)
+    best_past = _best_record(pending.past, better)
+    state: dict[str, Any] = {
+        "done": len(pending.past),
+        "best": best_past["objective"] if best_past else None,
+    }
+    per_trial: dict[str, dict[str, Any]] = {}
+    keep_models = spec.final_model == "best-trial"
 
     class Budget(Callback):
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -258,131 +383,190 @@ def run_tuning(
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                             **info: Any) -> None:  # fmt: skip
             value = result.get("objective")
-            if value is not None and (
-                state["best"] is None or ctx.objective.better(value, state["best"])
-            ):
+            if value is None:
+                return
+            if state["best"] is None or better(value, state["best"]):
                 state["best"] = value
+            mine = per_trial.setdefault(trial.trial_id, {"objective": None, "bestEpoch": None})
+            if mine["objective"] is None or better(value, mine["objective"]):
+                mine.update(objective=value, bestEpoch=result.get("epoch"))
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._progress()
+            if log is not None:
+                _record(log, trial, per_trial.get(trial.trial_id, {}), pending, epochs,
+                        keep_models)  # fmt: skip
 
         def _progress(self) -> None:
             state["done"] += 1
             if progress is not None:
-                progress.update("tuning", completed=state["done"], total=total, unit="trials",
-                                best=(ctx.objective.metric, state["best"]))  # fmt: skip
+                best = (ctx.objective.metric, state["best"])
+                progress.update("tuning", completed=state["done"], total=pending.planned,
+                                unit="trials", best=best)  # fmt: skip
 
     class StopOnFailures(Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
             return False
 
         def stop_all(self) -> bool:
-            return budget.errored > budget.max_failed
+            sigterm = stop is not None and stop.requested()
+            return sigterm or budget.errored > budget.max_failed
 
-    if spec.algorithm == "bayesian":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        search: Any = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=spec.seed))
-        search = ConcurrencyLimiter(search, max_concurrent=spec.parallel_trials)
-        num_samples = spec.max_trials
-    else:
-        # Tune ignores max_concurrent_trials for a SearchGenerator: the limit goes here.
-        search = BasicVariantGenerator(random_state=spec.seed, max_concurrent=spec.parallel_trials)
-        num_samples = 1 if spec.algorithm == "grid" else spec.max_trials
-    scheduler: Any = None
-    if spec.scheduler == "asha" and epochs > 1:
-        scheduler = ASHAScheduler(
-            time_attr="training_iteration", max_t=epochs,
-            grace_period=min(spec.grace_period, epochs), reduction_factor=3,
-        )  # fmt: skip
-    elif spec.scheduler == "median" and epochs > 1:
-        scheduler = MedianStoppingRule(
-            time_attr="training_iteration", grace_period=spec.grace_period,
-            min_samples_required=2,
-        )  # fmt: skip
-
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    with tempfile.TemporaryDirectory(prefix="kubetrain-tune-") as tmp:
-        tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(_trial, ctx=ctx), {"cpu": 1}),
-            param_space=param_space(spec),
-            tune_config=tune.TuneConfig(
-                metric="objective",
-                mode=mode,
-                search_alg=search,
-                scheduler=scheduler,
-                num_samples=num_samples,
-                time_budget_s=spec.time_budget_seconds,
-            ),
-            run_config=tune.RunConfig(
-                name="tuning",
-                storage_path=str(storage_dir or tmp),
-                stop=StopOnFailures(),
-                callbacks=[Budget()],
-                checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1,
-                    checkpoint_score_attribute="objective",
-                    checkpoint_score_order=mode,
+    search, num_samples = _search(spec, pending)
+    rows: list[dict[str, Any]] = [_past_row(t) for t in pending.past]
+    new_best: dict[str, Any] | None = None
+    if num_samples > 0:
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        with tempfile.TemporaryDirectory(prefix="kubetrain-tune-") as tmp:
+            tuner = tune.Tuner(
+                tune.with_resources(tune.with_parameters(_trial, ctx=ctx), {"cpu": 1}),
+                param_space=param_space(spec),
+                tune_config=tune.TuneConfig(
+                    metric="objective",
+                    mode=mode,
+                    search_alg=search,
+                    scheduler=_scheduler(spec, epochs),
+                    num_samples=num_samples,
+                    time_budget_s=spec.time_budget_seconds,
                 ),
-                verbose=0,
-            ),
+                run_config=tune.RunConfig(
+                    name="tuning",
+                    storage_path=str(storage_dir or tmp),
+                    stop=StopOnFailures(),
+                    callbacks=[Budget()],
+                    checkpoint_config=tune.CheckpointConfig(
+                        num_to_keep=1,
+                        checkpoint_score_attribute="objective",
+                        checkpoint_score_order=mode,
+                    ),
+                    verbose=0,
+                ),
+            )
+            grid = tuner.fit()
+            attempt = log.attempt if log is not None else None
+            rows += [_result_row(grid[i], mode, epochs, attempt) for i in range(len(grid))]
+            if any(
+                r["error"] is None and r["objective"] is not None for r in rows[len(pending.past) :]
+            ):
+                new_best = _best_of_grid(grid, mode)
+    if stop is not None and stop.requested():
+        kept = "" if log is None else f"; {len(log.finished())} finished trials are kept"
+        raise Interrupted(f"stopped by SIGTERM during tuning{kept}.")
+    if budget.errored > spec.max_failed_trials:
+        raise TrainerError(
+            f"tuning failed: {budget.errored} trials failed, more than maxFailedTrials "
+            f"({spec.max_failed_trials}); first error: "
+            + str(next((t["error"] for t in rows if t["error"]), "unknown"))
         )
-        grid = tuner.fit()
-        trials: list[dict[str, Any]] = []
-        total_epochs, stopped = 0, 0
-        for result in (grid[i] for i in range(len(grid))):
-            metrics = result.metrics or {}
-            iterations = int(metrics.get("training_iteration", 0) or 0)
-            total_epochs += iterations
-            if result.error is None and iterations < epochs:
-                stopped += 1
-            best_value = _best_of(result, mode)
-            trials.append(
-                {
-                    "params": decode_params(result.config or {}),
-                    "objective": best_value,
-                    "epochs": iterations,
-                    "error": None if result.error is None else str(result.error).splitlines()[0],
-                }
-            )
-        if budget.errored > spec.max_failed_trials:
-            raise TrainerError(
-                f"tuning failed: {budget.errored} trials failed, more than maxFailedTrials "
-                f"({spec.max_failed_trials}); first error: "
-                + str(next((t["error"] for t in trials if t["error"]), "unknown"))
-            )
-        ok = [t for t in trials if t["objective"] is not None and t["error"] is None]
-        if not ok:
-            raise TrainerError("tuning failed: no trial reported a result.")
-        best_result = grid.get_best_result(metric="objective", mode=mode, scope="all")
-        best_model = None
-        checkpoint = best_result.get_best_checkpoint("objective", mode)
-        best_epoch = None
-        if checkpoint is not None:
-            import joblib
+    if not any(r["objective"] is not None and r["error"] is None for r in rows):
+        raise TrainerError("tuning failed: no trial reported a result.")
+    if best_past is not None and (
+        new_best is None or better(best_past["objective"], new_best["best_value"])
+    ):
+        new_best = {
+            "best_params": decode_params(best_past["config"]),
+            "best_value": best_past["objective"],
+            "best_epoch": best_past.get("bestEpoch"),
+            "best_model": log.best_model(best_past["key"]) if log and keep_models else None,
+        }
+    assert new_best is not None
+    return TuningResult(
+        **new_best,
+        trials=rows,
+        errored=budget.errored,
+        stopped_early=sum(1 for r in rows if r["error"] is None and r["epochs"] < epochs),
+        total_epochs=sum(r["epochs"] for r in rows),
+        resumed=len(pending.past),
+        seconds=time.monotonic() - started,
+    )
 
-            with checkpoint.as_directory() as directory:
-                best_model = joblib.load(Path(directory) / "model.joblib")
-        history = best_result.metrics_dataframe
-        if history is not None and "objective" in history:
-            column = history["objective"]
-            best_epoch = int(
-                history["epoch"][column.idxmax() if mode == "max" else column.idxmin()]
-            )
-        return TuningResult(
-            best_params=decode_params(best_result.config or {}),
-            best_value=_best_of(best_result, mode),
-            best_epoch=best_epoch,
-            trials=trials,
-            errored=budget.errored,
-            stopped_early=stopped,
-            total_epochs=total_epochs,
-            best_model=best_model,
-            seconds=time.monotonic() - started,
-        )
+
+def _record(
+    log: TrialLog,
+    trial: Any,
+    best: dict[str, Any],
+    pending: _Pending,
+    epochs: int,
+    keep_models: bool,
+) -> None:
+    """Persist a trial Tune reports complete (finished, or stopped by the scheduler)."""
+    config = dict(trial.config or {})
+    keys = pending.plan_keys.get(_config_key(config))
+    key = keys.pop(0) if keys else f"attempt-{log.attempt}-{trial.trial_id}"
+    ran = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+    checkpoint = trial.checkpoint if keep_models else None
+
+    def model() -> Any:
+        import joblib
+
+        assert checkpoint is not None
+        with checkpoint.as_directory() as directory:
+            return joblib.load(Path(directory) / "model.joblib")
+
+    record = {
+        "key": key,
+        "config": config,
+        "params": decode_params(config),
+        "objective": best.get("objective"),
+        "bestEpoch": best.get("bestEpoch"),
+        "epochs": ran,
+        "stoppedEarly": ran < epochs,
+    }
+    log.record(record, model if checkpoint is not None else None)
+
+
+def _past_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "params": record.get("params", decode_params(record.get("config", {}))),
+        "objective": record.get("objective"),
+        "epochs": int(record.get("epochs", 0)),
+        "error": None,
+        "attempt": record.get("attempt"),
+    }
+
+
+def _result_row(result: Any, mode: str, epochs: int, attempt: str | None) -> dict[str, Any]:
+    metrics = result.metrics or {}
+    return {
+        "params": decode_params(result.config or {}),
+        "objective": _best_of(result, mode),
+        "epochs": int(metrics.get("training_iteration", 0) or 0),
+        "error": None if result.error is None else str(result.error).splitlines()[0],
+        "attempt": attempt,
+    }
+
+
+def _best_record(records: list[dict[str, Any]], better: Any) -> dict[str, Any] | None:
+    best = None
+    for record in records:
+        value = record.get("objective")
+        if value is not None and (best is None or better(value, best["objective"])):
+            best = record
+    return best
+
+
+def _best_of_grid(grid: Any, mode: str) -> dict[str, Any]:
+    """The best trial of this attempt's Tune run: its config, value, best epoch and model."""
+    best_result = grid.get_best_result(metric="objective", mode=mode, scope="all")
+    best_model = None
+    checkpoint = best_result.get_best_checkpoint("objective", mode)
+    if checkpoint is not None:
+        import joblib
+
+        with checkpoint.as_directory() as directory:
+            best_model = joblib.load(Path(directory) / "model.joblib")
+    best_epoch = None
+    history = best_result.metrics_dataframe
+    if history is not None and "objective" in history:
+        column = history["objective"]
+        best_epoch = int(history["epoch"][column.idxmax() if mode == "max" else column.idxmin()])
+    return {
+        "best_params": decode_params(best_result.config or {}),
+        "best_value": _best_of(best_result, mode),
+        "best_epoch": best_epoch,
+        "best_model": best_model,
+    }
 
 
 def _best_of(result: Any, mode: str) -> float | None:

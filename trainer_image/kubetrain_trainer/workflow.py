@@ -175,6 +175,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     if validation is None and prepared.folds:
         validation = prepared.folds[0].validation  # tuning and early stopping need one
     if config.tuning is not None:
+        from kubetrain_trainer.trial_log import TrialLog
         from kubetrain_trainer.tune import TrialContext, run_tuning
 
         progress.update("tuning", completed=0, total=config.tuning.max_trials, unit="trials")
@@ -188,8 +189,15 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
             preprocessor=fold.preprocessor if fold else prepared.preprocessor,
             objective=config.objective,
         )
+        log = TrialLog(
+            context.job_storage.child("tuning", _tuning_fingerprint(data.content_hash, config)),
+            context.attempt,
+            config.objective.better,
+        )
         with clock.stage("tuning"):
-            tuning_result = run_tuning(config.tuning, ctx, progress=progress)
+            tuning_result = run_tuning(
+                config.tuning, ctx, progress=progress, log=log, stop=context.stop
+            )
         model_spec = model_spec.with_params(tuning_result.best_params)
         keep = config.tuning.final_model == "best-trial" and tuning_result.best_model is not None
         if keep and fold is None:
@@ -322,7 +330,8 @@ def _probe(prepared: PreparedData) -> np.ndarray:
     return held.x[:32]
 
 
-def _fingerprint(data_hash: str, spec: ModelSpec, config: JobConfig) -> str:
+def _fingerprint(data_hash: str, spec: ModelSpec, config: JobConfig, **more: Any) -> str:
+    """What a saved state (checkpoint, finished trial) depends on: reuse it only on a match."""
     import hashlib
     import json
 
@@ -333,8 +342,20 @@ def _fingerprint(data_hash: str, spec: ModelSpec, config: JobConfig) -> str:
         "training": dataclasses.asdict(spec.training),
         "preparation": dataclasses.asdict(config.preparation),
         "workers": spec.workers,
+        **more,
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _tuning_fingerprint(data_hash: str, config: JobConfig) -> str:
+    """The search's own settings, less the bounds that do not change what a trial measures."""
+    assert config.model is not None and config.tuning is not None
+    bounds = ("max_trials", "parallel_trials", "time_budget_seconds", "max_failed_trials")
+    search = {k: v for k, v in dataclasses.asdict(config.tuning).items() if k not in bounds}
+    return _fingerprint(
+        data_hash, config.model, config, tuning=search,
+        objective=[config.objective.metric, config.objective.direction],
+    )  # fmt: skip
 
 
 def _evaluate(

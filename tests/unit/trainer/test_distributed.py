@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,45 @@ def test_two_cpu_workers_match_single_worker_quality(tmp_path: Path, ray_local):
     assert abs(one - two) <= 0.03
     # Rank 0 wrote the checkpoints of the distributed run.
     assert (tmp_path / "two/ns/t/1/checkpoints/latest.json").is_file()
+
+
+def test_a_worker_exception_is_named_in_the_error(tmp_path: Path, ray_local, monkeypatch):
+    """Rank 1's forward raises: the one-paragraph error names that rank, exception and frame."""
+    from kubetrain_trainer import ray_train
+
+    def loop_with_exploding_rank_1(config: dict) -> None:
+        # Runs in the Ray Train worker process (pickled by value, being a local function).
+        import ray.train
+
+        from kubetrain_trainer import ray_train, torch_train
+
+        real = torch_train.make_network
+
+        def make_network(definition):
+            network = real(definition)
+            if ray.train.get_context().get_world_rank() == 1:
+
+                def forward(x):
+                    raise ValueError(f"cannot use a batch of shape {tuple(x.shape)}")
+
+                network.forward = forward
+            return network
+
+        torch_train.make_network = make_network
+        try:
+            ray_train._worker_loop(config)
+        finally:
+            torch_train.make_network = real
+
+    monkeypatch.setattr(ray_train, "_worker_loop", loop_with_exploding_rank_1)
+    spec = {**CANCER_MLP, "compute": {"workers": 2}}
+    with pytest.raises(TrainerError) as failed:
+        run_spec(spec, tmp_path)
+    message = failed.value.message
+    assert message.startswith("distributed training failed: worker rank 1 raised ValueError: ")
+    assert "cannot use a batch of shape (16, 30)" in message
+    assert re.search(r"\(at test_distributed\.py:\d+ in forward\)", message), message
+    assert "Training failed due to worker errors" not in message
 
 
 def _iris_tuning(scheduler: str, algorithm: str = "grid") -> dict:
