@@ -4,12 +4,16 @@ Layout under the job's prefix `<output>/<namespace>/<job>/`:
 
     <attempt>/checkpoints/epoch-000012.pt   torch.save'd training state
     <attempt>/checkpoints/latest.json       {"name", "epoch", "fingerprint", "attempt"}
+    <attempt>/checkpoints/fitted-model.joblib   a fitted scikit-learn model (TrainedModel)
+    <attempt>/checkpoints/fitted.json       {"name", "fingerprint", "dataHash", "attempt"}
 
 `latest.json` is written after the checkpoint it names, so a reader never follows it to half a
 file. A new attempt calls `CheckpointStore.latest()`, which looks through every attempt of the job
 (the newest first) and returns the last state whose fingerprint — data hash plus the settings
 that shape the model — matches; a checkpoint from a different model or data is ignored rather
-than loaded into the wrong network.
+than loaded into the wrong network. A scikit-learn fit has no epochs to resume; its fitted model
+is saved once, and `fitted_model()` hands it to a new attempt (one that failed later, say while
+uploading artifacts) when both the fingerprint and the data hash match, so the fit is not redone.
 
 `StopSignal` turns SIGTERM into a flag the training loop polls between batches; the loop then
 saves a checkpoint and raises `Interrupted` (exit code 143). Ray Train workers run in other
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubetrain_trainer.errors import DataError
 from kubetrain_trainer.storage import Storage
 
 
@@ -56,8 +61,10 @@ class CheckpointStore:
         fingerprint: str,
         policy: CheckpointPolicy | None = None,
         keep: int = 2,
+        data_hash: str | None = None,
     ) -> None:
         self.keep = keep
+        self.data_hash = data_hash
         self.job = job
         self.attempt = attempt
         self.fingerprint = fingerprint
@@ -98,15 +105,11 @@ class CheckpointStore:
         """(state, pointer) of the newest matching checkpoint of any attempt, or None."""
         import torch
 
-        pointers = [n for n in self.job.list("") if n.endswith("/checkpoints/latest.json")]
-        candidates = []
-        for name in pointers:
-            try:
-                pointer = json.loads(self.job.read_bytes(name))
-            except (ValueError, OSError):
-                continue
-            if pointer.get("fingerprint") == self.fingerprint:
-                candidates.append(pointer)
+        candidates = [
+            p
+            for p in self._pointers("/checkpoints/latest.json")
+            if p.get("fingerprint") == self.fingerprint
+        ]
         if not candidates:
             return None
         best = max(candidates, key=lambda p: (_attempt_order(str(p["attempt"])), int(p["epoch"])))
@@ -115,6 +118,59 @@ class CheckpointStore:
             self.job.download_file(best["name"], local)
             state = torch.load(local, map_location="cpu", weights_only=False)
         return state, best
+
+    def save_fitted(self, model: Any) -> str:
+        """Save a fitted (scikit-learn) model for later attempts; the pointer goes last."""
+        import joblib
+
+        name = f"{self.attempt}/checkpoints/fitted-model.joblib"
+        with tempfile.TemporaryDirectory(prefix="kubetrain-ckpt-") as tmp:
+            local = Path(tmp) / "model.joblib"
+            joblib.dump(model, local)
+            self.job.upload_file(name, local)
+        pointer = {
+            "name": name,
+            "fingerprint": self.fingerprint,
+            "dataHash": self.data_hash,
+            "attempt": self.attempt,
+            "savedAt": time.time(),
+        }
+        self.job.write_bytes(
+            f"{self.attempt}/checkpoints/fitted.json", json.dumps(pointer).encode()
+        )
+        self.saved.append(name)
+        return name
+
+    def fitted_model(self) -> tuple[Any, dict[str, Any]] | None:
+        """(model, pointer) of the newest fitted model of any attempt whose fingerprint and data
+        hash both match this job's, or None."""
+        import joblib
+
+        candidates = [
+            p
+            for p in self._pointers("/checkpoints/fitted.json")
+            if p.get("fingerprint") == self.fingerprint
+            and self.data_hash is not None
+            and p.get("dataHash") == self.data_hash
+        ]
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda p: _attempt_order(str(p["attempt"])))
+        with tempfile.TemporaryDirectory(prefix="kubetrain-ckpt-") as tmp:
+            local = Path(tmp) / "model.joblib"
+            self.job.download_file(best["name"], local)
+            return joblib.load(local), best
+
+    def _pointers(self, suffix: str) -> list[dict[str, Any]]:
+        pointers = []
+        for name in self.job.list(""):
+            if not name.endswith(suffix):
+                continue
+            try:
+                pointers.append(json.loads(self.job.read_bytes(name)))
+            except (ValueError, OSError, DataError):
+                continue
+        return pointers
 
 
 class StopSignal:

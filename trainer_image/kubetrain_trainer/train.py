@@ -58,6 +58,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     epochs_run: int = 0
     resumed_from_epoch: int | None = None
+    resumed_from_attempt: str | None = None  # scikit-learn: the attempt whose fit was reused
     stopped_early: bool = False
     diverged: bool = False
     seconds: float = 0.0
@@ -116,7 +117,14 @@ def train(
 ) -> TrainResult:
     started = time.monotonic()
     if spec.family == "sklearn":
+        store = hooks.checkpoints if hooks is not None else None
+        found = store.fitted_model() if store is not None else None
+        if found is not None:  # an earlier attempt fitted this very model on this very data
+            model, pointer = found
+            return TrainResult(model=model, resumed_from_attempt=str(pointer["attempt"]))
         model = fit_estimator(spec, task, train_arrays, preprocessor)
+        if store is not None:
+            store.save_fitted(model)
         return TrainResult(model=model, seconds=time.monotonic() - started)
 
     definition = build_network_def(spec, task, preprocessor, train_arrays)

@@ -203,13 +203,15 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         if keep and fold is None:
             trained = TrainResult(model=tuning_result.best_model)
 
-    checkpoints = None
-    if model_spec.family == "torch":
-        fingerprint = _fingerprint(data.content_hash, model_spec, config)
-        checkpoints = CheckpointStore(
-            context.job_storage, context.attempt, fingerprint, config.checkpoint,
-            keep=config.checkpoints_to_keep,
-        )  # fmt: skip
+    retrain = config.tuning is not None and config.tuning.final_model == "retrain"
+    # Networks checkpoint epochs; a scikit-learn fit saves the fitted model (both resume).
+    fingerprint = _fingerprint(
+        data.content_hash, model_spec, config, fitOn="train+validation" if retrain else "train"
+    )
+    checkpoints = CheckpointStore(
+        context.job_storage, context.attempt, fingerprint, config.checkpoint,
+        keep=config.checkpoints_to_keep, data_hash=data.content_hash,
+    )  # fmt: skip
     hooks = LoopHooks(checkpoints=checkpoints, progress=progress, stop=context.stop)
 
     if trained is None:
@@ -217,11 +219,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
             _ensure_ray(context, model_spec.workers)
         with clock.stage("training"):
             train_arrays, val_arrays = prepared.train, prepared.validation
-            if (
-                tuning_result is not None
-                and config.tuning
-                and config.tuning.final_model == "retrain"
-            ):
+            if retrain and tuning_result is not None:
                 # Retrain on training + validation together, for the best trial's epochs.
                 train_arrays, val_arrays = _merge(prepared.train, prepared.validation), None
                 if tuning_result.best_epoch and model_spec.family == "torch":
@@ -282,10 +280,11 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
             "training": {
                 "epochsRun": trained.epochs_run,
                 "resumedFromEpoch": trained.resumed_from_epoch,
+                "resumedFromAttempt": trained.resumed_from_attempt,
                 "stoppedEarly": trained.stopped_early,
                 "device": trained.device,
                 "workers": trained.workers,
-                "checkpoints": checkpoints.saved if checkpoints else [],
+                "checkpoints": checkpoints.saved,
             },
             "tuning": tuning_result.summary() if tuning_result else None,
         }

@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubetrain_trainer.checkpoint import StopSignal
 from kubetrain_trainer.errors import ExitCode, Interrupted
 
-from .conftest import IRIS_MLP, manifest, run_spec
+from .conftest import IRIS_FOREST, IRIS_MLP, manifest, run_spec
 
 
 class StopAfter(StopSignal):
@@ -98,3 +99,55 @@ def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path):
     pointer = json.loads((tmp_path / "out/ns/sig/1/checkpoints/latest.json").read_text())
     assert pointer["epoch"] >= 2
     assert "SIGTERM" in (tmp_path / "termination-log").read_text()
+
+
+def test_a_fitted_scikit_learn_model_is_reused_when_an_attempt_fails_after_fitting(
+    tmp_path: Path, monkeypatch
+):
+    from kubetrain_trainer import artifacts
+    from kubetrain_trainer import train as train_module
+
+    baseline = run_spec(IRIS_FOREST, tmp_path / "baseline")
+
+    def upload_fails(*args, **kwargs):
+        raise OSError("connection reset while uploading model.joblib")
+
+    monkeypatch.setattr(artifacts, "save_model", upload_fails)
+    with pytest.raises(OSError, match="uploading"):
+        run_spec(IRIS_FOREST, tmp_path / "out", attempt="1")
+    monkeypatch.undo()
+    pointer = json.loads((tmp_path / "out/ns/t/1/checkpoints/fitted.json").read_text())
+    assert pointer["attempt"] == "1" and pointer["dataHash"]
+
+    # Another spec: the saved fit does not apply, the model is fitted again.
+    other = {
+        **IRIS_FOREST,
+        "model": {"builtin": {"name": "random-forest", "hyperparameters": {"n_estimators": 10}}},
+    }
+    refitted = run_spec(other, tmp_path / "out", attempt="2")
+    assert refitted.metadata["training"]["resumedFromAttempt"] is None
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("the estimator was fitted again")
+
+    monkeypatch.setattr(train_module, "fit_estimator", no_refit)
+    resumed = run_spec(IRIS_FOREST, tmp_path / "out", attempt="3")
+    assert resumed.metadata["training"]["resumedFromAttempt"] == "1"
+    assert resumed.evaluation.test == baseline.evaluation.test
+    assert (tmp_path / "out/ns/t/3/model/model.joblib").is_file()
+
+
+def test_a_fitted_model_needs_the_same_fingerprint_and_data_hash(tmp_path: Path):
+    from kubetrain_trainer.checkpoint import CheckpointStore
+    from kubetrain_trainer.storage import LocalStorage
+
+    job = LocalStorage(tmp_path)
+    CheckpointStore(job, "1", "spec-a", data_hash="data-a").save_fitted({"fitted": True})
+
+    def reuse(fingerprint: str, data_hash: str) -> object:
+        found = CheckpointStore(job, "2", fingerprint, data_hash=data_hash).fitted_model()
+        return None if found is None else found[0]
+
+    assert reuse("spec-a", "data-a") == {"fitted": True}
+    assert reuse("spec-a", "data-b") is None
+    assert reuse("spec-b", "data-a") is None
