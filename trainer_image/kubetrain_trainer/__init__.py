@@ -11,7 +11,8 @@ Environment
     KUBETRAIN_ATTEMPT         the attempt number (1, 2, ...), default 1
     KUBETRAIN_OUTPUT_URI      the artifact root: s3://bucket/prefix (or a directory); this attempt
                               writes under <root>/<namespace>/<job>/<attempt>/ and resumes from
-                              checkpoints under <root>/<namespace>/<job>/*/checkpoints/
+                              checkpoints under <root>/<namespace>/<job>/*/checkpoints/ and
+                              finished tuning trials under <root>/<namespace>/<job>/tuning/
     KUBETRAIN_S3_ENDPOINT     S3 endpoint (or AWS_ENDPOINT_URL); AWS_ACCESS_KEY_ID,
                               AWS_SECRET_ACCESS_KEY, AWS_REGION: credentials of the output store
     KUBETRAIN_DATA_S3_ENDPOINT, KUBETRAIN_DATA_AWS_ACCESS_KEY_ID,
@@ -32,7 +33,8 @@ operator must parse besides those.
 
 Exit codes (`errors.ExitCode`): 0 finished (the verdict is in metrics.json and the result
 line); 2 invalid spec or unusable data (do not retry); 3 S3 denied access (do not retry);
-143 stopped by SIGTERM after writing a checkpoint (retry resumes); 1 anything else (retry).
+143 stopped by SIGTERM after writing a checkpoint, or between tuning trials (retry resumes);
+1 anything else (retry).
 
 Kubernetes API rights: none. The pod needs `automountServiceAccountToken: false` only; progress
 travels through S3 and stdout (see `progress` for why).

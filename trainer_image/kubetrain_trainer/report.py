@@ -191,7 +191,8 @@ def html_report(
         parts.append("<h2>Tuning</h2>")
         parts.append(
             f"<p>{tuning.get('trials', 0)} trials ({tuning.get('errored', 0)} failed, "
-            f"{tuning.get('stoppedEarly', 0)} stopped early by the scheduler), "
+            f"{tuning.get('stoppedEarly', 0)} stopped early by the scheduler, "
+            f"{tuning.get('resumedTrials', 0)} finished by earlier attempts), "
             f"{tuning.get('totalEpochs', 0)} epochs in total. Best: "
             f"<code>{html.escape(json.dumps(tuning.get('bestConfig')))}</code></p>"
         )
