@@ -99,6 +99,46 @@ def test_s3_round_trip_data_in_artifacts_out(dev_cluster, prefix, tmp_path: Path
     assert (predictions == frame.target).mean() > 0.9
 
 
+def test_a_retried_attempt_reuses_trials_and_the_fit_stored_in_s3(dev_cluster, prefix,
+                                                                  tmp_path: Path):  # fmt: skip
+    """Attempt 2 of a finished tuning job runs no trial and fits nothing: both come from S3."""
+    s3 = dev_cluster.s3
+    client = s3.client()
+    frame = datasets.load_iris(as_frame=True).frame
+    client.put_object(Bucket=s3.bucket, Key=f"{prefix}/iris.csv", Body=frame.to_csv(index=False))
+    document = _manifest("iris-tune", f"s3://{s3.bucket}/{prefix}/iris.csv", s3.endpoint)
+    document["spec"]["model"] = {"builtin": {"name": "knn"}}
+    document["spec"]["tuning"] = {
+        "algorithm": "grid", "maxTrials": 4, "finalModel": "retrain",
+        "searchSpace": {"n_neighbors": {"type": "choice", "values": [1, 5, 9, 15]}},
+    }  # fmt: skip
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(document))
+    job = f"{prefix}/out/team/iris-tune"
+
+    def attempt(number: int) -> dict:
+        env = _env(
+            dev_cluster, KUBETRAIN_SPEC=str(spec_file), KUBETRAIN_JOB_NAME="iris-tune",
+            KUBETRAIN_OUTPUT_URI=f"s3://{s3.bucket}/{prefix}/out", KUBETRAIN_NAMESPACE="team",
+            KUBETRAIN_ATTEMPT=str(number),
+        )  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "kubetrain_trainer"], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        key = f"{job}/{number}/metadata.json"
+        return json.loads(client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+
+    first = attempt(1)
+    assert first["tuning"]["trials"] == 4 and first["tuning"]["resumedTrials"] == 0
+    recorded = client.list_objects_v2(Bucket=s3.bucket, Prefix=f"{job}/tuning/")["Contents"]
+    assert len([o for o in recorded if "/trials/" in o["Key"]]) == 4
+
+    second = attempt(2)
+    assert second["tuning"]["trials"] == 4 and second["tuning"]["resumedTrials"] == 4
+    assert second["tuning"]["bestConfig"] == first["tuning"]["bestConfig"]
+    assert second["training"]["resumedFromAttempt"] == "1"
+
+
 def _cli(dev_cluster, tmp_path: Path, document: dict, **env: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
     from kubetrain.cli import app
 
