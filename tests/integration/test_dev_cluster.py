@@ -195,6 +195,45 @@ def test_local_pod_runs_reads_secret_and_reaches_a_service(
     assert pod["status"]["podIP"].startswith("127.0.0.")
 
 
+def test_volume_over_the_nodes_own_files_still_mounts_everything(
+    dev_cluster: DevCluster, namespace: str
+) -> None:
+    # An emptyDir over the directory that holds the node's state (as /tmp does when the dev
+    # cluster lives in /tmp) must not hide the sources of the pod's other mounts.
+    over = str(dev_cluster.kubeconfig.parent.parent)
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "settings"},
+        "data": {"mode": "fast"},
+    }
+    pod = local_pod(
+        "covered",
+        f"""
+        import os, socket
+        print(open("/etc/settings/mode").read(), os.listdir("{over}"), socket.gethostname())
+        """,
+        container={
+            "volumeMounts": [
+                {"name": "scratch", "mountPath": over},
+                {"name": "settings", "mountPath": "/etc/settings"},
+            ]
+        },
+        volumes=[
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "settings", "configMap": {"name": "settings"}},
+        ],
+    )
+    apply(dev_cluster, namespace, config_map, pod)
+    wait_for(
+        lambda: pod_phase(dev_cluster, namespace, "covered") in ("Succeeded", "Failed"),
+        what="the pod to finish",
+    )
+    logs = dev_cluster.kubectl("logs", "covered", "-n", namespace).stdout
+    assert pod_phase(dev_cluster, namespace, "covered") == "Succeeded", logs
+    assert logs == "fast [] covered\n"
+
+
 def test_failing_local_pod_reports_its_exit_code(dev_cluster: DevCluster, namespace: str) -> None:
     apply(dev_cluster, namespace, local_pod("fails", "import sys; print('bye'); sys.exit(3)"))
     wait_for(lambda: pod_phase(dev_cluster, namespace, "fails") == "Failed", what="Failed phase")

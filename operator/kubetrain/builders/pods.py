@@ -20,6 +20,8 @@ from kubetrain.config import OperatorConfig
 SPEC_MOUNT = "/etc/kubetrain"
 SPEC_FILE = "spec.json"
 TRAINER_COMMAND = ("python", "-m", "kubetrain_trainer")
+SCRATCH = "/tmp/kubetrain"
+"""The pod's private scratch space (an emptyDir): HOME, TMPDIR and Ray's session files."""
 RAY_DASHBOARD_PORT = 8265
 
 
@@ -98,7 +100,9 @@ def _env(
             out_secret.name if out_secret else store.credentials_secret,
             out_secret.secret_access_key_key if out_secret else store.secret_access_key_key,
         ),
-        {"name": "HOME", "value": "/tmp"},
+        {"name": "HOME", "value": SCRATCH},
+        {"name": "TMPDIR", "value": SCRATCH},
+        {"name": "RAY_TMPDIR", "value": SCRATCH},
     ]
     if endpoint:
         env.append({"name": "KUBETRAIN_S3_ENDPOINT", "value": endpoint})
@@ -242,7 +246,7 @@ def build_pod(
         "resources": _resources(p),
         "volumeMounts": [
             {"name": "spec", "mountPath": SPEC_MOUNT, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "tmp", "mountPath": SCRATCH},
         ],
         "securityContext": {
             "allowPrivilegeEscalation": False,

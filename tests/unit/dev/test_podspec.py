@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kubetrain.dev.localnode import podspec
@@ -141,3 +143,17 @@ def test_pod_status_reports_exit_code_and_keeps_transition_times() -> None:
         "PodCompleted",
         "t3",
     )
+
+
+def test_mounts_never_hide_a_later_mounts_source(tmp_path: Path) -> None:
+    from kubetrain.dev.localnode.runtime import wrapper_script
+    from kubetrain.dev.localnode.volumes import Mount
+
+    state = tmp_path / "state"
+    mounts = [
+        Mount(state / "pods/x/volumes/scratch", str(tmp_path), False),  # hides every source
+        Mount(state / "pods/x/volumes/spec", "/etc/kubetrain", True),
+    ]
+    script = wrapper_script(mounts, state / "pods/x/hosts", "x", None)
+    order = [line.split()[-1] for line in script.splitlines() if line.startswith("mount --bind")]
+    assert order == ["/etc/hosts", "/etc/kubetrain", str(tmp_path)]

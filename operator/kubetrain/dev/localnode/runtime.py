@@ -61,8 +61,8 @@ def wrapper_script(
     mounts: Sequence[Mount], hosts_file: Path, hostname: str, workdir: str | None
 ) -> str:
     """The shell that prepares the mount namespace and then execs the container command."""
-    lines = ["set -e"]
-    for m in mounts:
+    lines = ["set -e", f"mount --bind {shlex.quote(str(hosts_file))} /etc/hosts"]
+    for m in _ordered(mounts, [hosts_file]):
         target = shlex.quote(m.target)
         source = shlex.quote(str(m.source))
         if m.source.is_dir():
@@ -72,12 +72,30 @@ def wrapper_script(
         lines.append(f"mount --bind {source} {target}")
         if m.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
-    lines.append(f"mount --bind {shlex.quote(str(hosts_file))} /etc/hosts")
     lines.append(f"hostname {shlex.quote(hostname[:63])}")
     if workdir:
         lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
     lines.append('exec "$@"')
     return "\n".join(lines) + "\n"
+
+
+def _ordered(mounts: Sequence[Mount], other_sources: Sequence[Path]) -> list[Mount]:
+    """Mounts in an order where none hides the source of a later one.
+
+    A target that contains another mount's source (say `/tmp`, when the dev cluster's state
+    lives in /tmp) is mounted after every mount that does not, deepest target first.
+    """
+    sources = [m.source for m in mounts] + list(other_sources)
+
+    def hides_a_source(m: Mount) -> bool:
+        target = Path(m.target)
+        return any(s != m.source and s.is_relative_to(target) for s in sources)
+
+    safe = [m for m in mounts if not hides_a_source(m)]
+    last = sorted(
+        (m for m in mounts if hides_a_source(m)), key=lambda m: -len(Path(m.target).parts)
+    )
+    return safe + last
 
 
 def launch(
