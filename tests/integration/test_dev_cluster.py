@@ -198,9 +198,9 @@ def test_local_pod_runs_reads_secret_and_reaches_a_service(
 def test_volume_over_the_nodes_own_files_still_mounts_everything(
     dev_cluster: DevCluster, namespace: str
 ) -> None:
-    # An emptyDir over the directory that holds the node's state (as /tmp does when the dev
-    # cluster lives in /tmp) must not hide the sources of the pod's other mounts.
-    over = str(dev_cluster.kubeconfig.parent.parent)
+    # An emptyDir over the directory that holds the node's state (as one over /tmp does when
+    # the dev cluster lives in /tmp) must not hide the sources of the pod's other mounts.
+    over = str(dev_cluster.kubeconfig.parent)
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
