@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 # The interpreter that bootstraps the venv, found before .venv/bin goes first on PATH.
-BOOT_PYTHON := $(shell command -v python3)
+BOOT_PYTHON := $(shell python3 -c 'import sys; print(sys.executable)')
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)

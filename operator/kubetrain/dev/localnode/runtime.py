@@ -73,8 +73,10 @@ def wrapper_script(
         if m.read_only:
             lines.append(f"mount -o remount,bind,ro {target}")
     lines.append(f"hostname {shlex.quote(hostname[:63])}")
-    if workdir:
-        lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
+    # As in a container: the workingDir, else / (never the node's own pod directory, which a
+    # volume mounted over one of its ancestors would hide).
+    target = shlex.quote(workdir or "/")
+    lines.append(f"mkdir -p {target} && cd {target}")
     lines.append('exec "$@"')
     return "\n".join(lines) + "\n"
 
