@@ -133,7 +133,9 @@ class _Builder:
             "observedGeneration": self.snap.generation,
         }
         if existing is not None:
-            if existing["status"] == status:
+            # A new reason is a new state of affairs (e.g. Unschedulable, then the gang released
+            # at GangSchedulingTimeout): its time counts from now.
+            if existing["status"] == status and existing["reason"] == reason:
                 new["lastTransitionTime"] = existing["lastTransitionTime"]
             self.conditions[self.conditions.index(existing)] = new
         else:

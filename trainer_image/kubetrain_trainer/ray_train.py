@@ -26,6 +26,7 @@ from typing import Any
 from kubetrain_trainer.errors import Interrupted, TrainerError
 from kubetrain_trainer.models import NetworkDef
 from kubetrain_trainer.prepare import Arrays
+from kubetrain_trainer.storage import S3Storage
 from kubetrain_trainer.torch_train import LoopHooks, NetworkOutcome
 
 
@@ -101,7 +102,7 @@ def fit_distributed(
                     **({"GPU": spec.gpus_per_worker} if use_gpu else {}),
                 },
             ),
-            run_config=RunConfig(name="training", storage_path=tmp),
+            run_config=RunConfig(name="training", **_run_storage(hooks, tmp)),
         )
         try:
             result = trainer.fit()
@@ -117,6 +118,32 @@ def fit_distributed(
             )
     outcome.device = "cuda" if use_gpu else "cpu"
     return outcome
+
+
+def _run_storage(hooks: LoopHooks, local: str) -> dict[str, Any]:
+    """Where Ray Train keeps its run: a place every node can reach.
+
+    On a multi-node Ray cluster (the operator's head and worker pods) a local directory exists
+    on one node only and Ray Train refuses it, so the job's S3 store is used when it has one;
+    `local` (a temporary directory) otherwise, e.g. for `kubetrain run --output DIR`.
+    """
+    job = getattr(hooks.checkpoints, "job", None)
+    if not isinstance(job, S3Storage):
+        return {"storage_path": local}
+    import pyarrow.fs
+
+    settings = job.settings
+    scheme, _, host = (settings.endpoint or "").partition("://")
+    filesystem = pyarrow.fs.S3FileSystem(
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        region=settings.region,
+        endpoint_override=host or None,
+        scheme=scheme or "https",
+    )
+    attempt = getattr(hooks.checkpoints, "attempt", "0")
+    path = "/".join(p for p in (job.bucket, job.prefix, "ray-train", str(attempt)) if p)
+    return {"storage_path": path, "storage_filesystem": filesystem}
 
 
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)')

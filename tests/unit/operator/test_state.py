@@ -202,6 +202,29 @@ def test_gang_of_workers_is_released_after_the_timeout() -> None:
     assert retry.create_attempt == 1
 
 
+def test_gang_retry_waits_a_full_timeout_after_the_release() -> None:
+    created = NOW - dt.timedelta(seconds=61)
+    long_ago = "2026-01-01T11:59:01Z"
+    unschedulable = {
+        "type": "Scheduled", "status": "False", "reason": "Unschedulable",
+        "message": "no GPUs", "lastTransitionTime": long_ago, "observedGeneration": 3,
+    }  # fmt: skip
+    status = {"phase": "Pending", "attempt": 1, "startTime": T0, "conditions": [unschedulable]}
+    stuck = PodView(
+        name="w",
+        role="worker",
+        attempt=1,
+        phase="Pending",
+        unschedulable="no GPUs",
+        created=created,
+    )
+    released = decide(snap(status, workers=2), [stuck], None, NOW, 60)
+    assert conditions(released)["Scheduled"] == ("False", "GangSchedulingTimeout")
+    again = decide(snap(released.status, workers=2), [], None, NOW + dt.timedelta(seconds=1), 60)
+    assert again.create_attempt is None
+    assert again.requeue_after == pytest.approx(59)
+
+
 def test_missing_pods_of_the_current_attempt_are_recreated() -> None:
     d = run({"phase": "Pending", "attempt": 1, "startTime": T0}, [pod("head")], workers=3)
     assert d.create_attempt == 1

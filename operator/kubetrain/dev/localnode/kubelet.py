@@ -531,16 +531,20 @@ class Kubelet:
         if rt.procs:
             return False
         self._push_status(rt)
+        self._remove_pod_object(rt.namespace, rt.name, rt.uid)
+        return True
+
+    def _remove_pod_object(self, namespace: str, name: str, uid: str) -> None:
+        """The kubelet's final delete (grace 0) once no container of the pod runs."""
         try:
             self.core.delete_namespaced_pod(
-                rt.name,
-                rt.namespace,
-                body=client.V1DeleteOptions(grace_period_seconds=0, preconditions={"uid": rt.uid}),
+                name,
+                namespace,
+                body=client.V1DeleteOptions(grace_period_seconds=0, preconditions={"uid": uid}),
             )
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise
-        return True
 
     def _forget(self, rt: PodRuntime) -> None:
         for proc in rt.procs.values():
@@ -613,18 +617,12 @@ class Kubelet:
                 if pod["metadata"].get("deletionTimestamp") or (pod.get("status") or {}).get(
                     "phase"
                 ) in ("Succeeded", "Failed"):
-                    # Finished or deleted before we ran it (e.g. across a node restart).
-                    rt = PodRuntime(
-                        uid,
-                        pod["metadata"]["namespace"],
-                        pod["metadata"]["name"],
-                        "",
-                        Path("/nonexistent"),
-                        pod,
-                        now_iso(),
-                    )
+                    # Finished or deleted before we ran it (e.g. across a node restart):
+                    # nothing runs, so a deleted one only needs its final removal.
                     if pod["metadata"].get("deletionTimestamp"):
-                        self._handle_deletion(rt)
+                        self._remove_pod_object(
+                            pod["metadata"]["namespace"], pod["metadata"]["name"], uid
+                        )
                     continue
                 try:
                     self.pods[uid] = self._new_runtime(pod)
@@ -633,22 +631,28 @@ class Kubelet:
                     continue
             self.pods[uid].pod = pod
         for uid, rt in list(self.pods.items()):
-            if uid not in desired:
-                self._forget(rt)
-                continue
-            if rt.pod["metadata"].get("deletionTimestamp"):
-                if self._handle_deletion(rt):
-                    self._forget(rt)
-                continue
-            self._reap(rt)
-            if self.hosts_dirty:
-                self._write_hosts()
-                self.hosts_dirty = False
-            self._restart_due(rt)
-            self._push_status(rt)
+            try:
+                self._sync_pod(uid, rt, desired)
+            except Exception:  # one broken pod must not stall every other pod of the node
+                log.exception("sync of %s failed", rt.key)
         if self.hosts_dirty:
             self._write_hosts()
             self.hosts_dirty = False
+
+    def _sync_pod(self, uid: str, rt: PodRuntime, desired: dict[str, dict[str, Any]]) -> None:
+        if uid not in desired:
+            self._forget(rt)
+            return
+        if rt.pod["metadata"].get("deletionTimestamp"):
+            if self._handle_deletion(rt):
+                self._forget(rt)
+            return
+        self._reap(rt)
+        if self.hosts_dirty:
+            self._write_hosts()
+            self.hosts_dirty = False
+        self._restart_due(rt)
+        self._push_status(rt)
 
     def _cleanup_leftovers(self) -> None:
         """Kill container processes a previous kubelet of this node left running."""
