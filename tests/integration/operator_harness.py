@@ -185,7 +185,7 @@ class Harness:
         return [e["reason"] for e in (found or {}).get("items", [])]
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -196,8 +196,10 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-def custom_job(name: str, script: str, **run_policy: Any) -> dict[str, Any]:
-    """A bring-your-own-code TrainingJob running a Python script on the local node."""
+def training_job(
+    name: str, model: dict[str, Any], compute: dict[str, Any], **run_policy: Any
+) -> dict[str, Any]:
+    """An iris classification TrainingJob with the given model, compute and run policy."""
     return {
         "apiVersion": "kubetrain.io/v1alpha1",
         "kind": "TrainingJob",
@@ -209,13 +211,27 @@ def custom_job(name: str, script: str, **run_policy: Any) -> dict[str, Any]:
                 "objective": {"metric": "accuracy"},
             },
             "data": {"dataset": "iris"},
-            "model": {
-                "custom": {"image": "example/my-trainer:1", "command": ["python", "-c", script]}
-            },
-            "compute": {"profile": "local"},
-            "runPolicy": run_policy,
+            "model": model,
+            "compute": compute,
+            **({"runPolicy": run_policy} if run_policy else {}),
         },
     }
+
+
+def custom_job(name: str, script: str, **run_policy: Any) -> dict[str, Any]:
+    """A bring-your-own-code TrainingJob running a Python script on the local node."""
+    model = {"custom": {"image": "example/my-trainer:1", "command": ["python", "-c", script]}}
+    return training_job(name, model, {"profile": "local"}, **run_policy)
+
+
+def builtin_job(
+    name: str, profile: str, workers: int = 1, gpus: int | None = None
+) -> dict[str, Any]:
+    """A built-in MLP TrainingJob on `profile` (kwok pools: it is placed, never run)."""
+    compute: dict[str, Any] = {"profile": profile, "workers": workers}
+    if gpus is not None:
+        compute["gpusPerWorker"] = gpus
+    return training_job(name, {"builtin": {"name": "mlp"}, "training": {"epochs": 2}}, compute)
 
 
 def unique(prefix: str) -> str:

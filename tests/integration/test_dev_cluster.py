@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.conftest import DevCluster
+from tests.integration.operator_harness import wait_for
 
 
 def get_json(cluster: DevCluster, *args: str) -> Any:
     return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
-
-
-def wait_for(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 def pod_phase(cluster: DevCluster, ns: str, name: str) -> str:

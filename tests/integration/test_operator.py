@@ -9,7 +9,13 @@ import time
 from typing import Any
 
 import pytest
-from tests.integration.operator_harness import Harness, custom_job, unique, wait_for
+from tests.integration.operator_harness import (
+    Harness,
+    builtin_job,
+    custom_job,
+    unique,
+    wait_for,
+)
 
 
 def phase(h: Harness, name: str) -> str | None:
@@ -18,29 +24,6 @@ def phase(h: Harness, name: str) -> str | None:
 
 def condition(h: Harness, name: str, kind: str) -> dict[str, Any] | None:
     return next((c for c in h.status(name).get("conditions", []) if c["type"] == kind), None)
-
-
-def builtin_job(
-    name: str, profile: str, workers: int = 1, gpus: int | None = None
-) -> dict[str, Any]:
-    compute: dict[str, Any] = {"profile": profile, "workers": workers}
-    if gpus is not None:
-        compute["gpusPerWorker"] = gpus
-    return {
-        "apiVersion": "kubetrain.io/v1alpha1",
-        "kind": "TrainingJob",
-        "metadata": {"name": name},
-        "spec": {
-            "problem": {
-                "task": "classification",
-                "target": "target",
-                "objective": {"metric": "accuracy"},
-            },
-            "data": {"dataset": "iris"},
-            "model": {"builtin": {"name": "mlp"}, "training": {"epochs": 2}},
-            "compute": compute,
-        },
-    }
 
 
 def test_gpu_job_lands_on_the_gpu_pool(harness: Harness) -> None:
