@@ -20,6 +20,7 @@ from typing import Any
 
 from kubetrain.dev import binaries, controlplane, kubeconfig, pki, pools, s3
 from kubetrain.dev.config import LOCAL_NODE_TAINT_KEY, POOL_LABEL, DevConfig
+from kubetrain.dev.config import load as load_config
 from kubetrain.dev.layout import Layout
 from kubetrain.dev.processes import DevClusterError, Supervisor, terminate, wait_until
 
@@ -156,6 +157,7 @@ def _start_local_node(config: DevConfig, layout: Layout, sup: Supervisor, keys: 
         "cpu": config.local_node.cpu,
         "memory": config.local_node.memory,
         "max_pods": config.local_node.max_pods,
+        "pod_ip_block": config.local_node.pod_ip_block,
         "pods_dir": str(layout.pods),
         "apiserver_port": config.ports.apiserver,
         "kubelet_port": config.ports.kubelet,
@@ -175,7 +177,7 @@ def _start_local_node(config: DevConfig, layout: Layout, sup: Supervisor, keys: 
 
 def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) -> ClusterInfo:
     """Start whatever of the dev cluster is not running yet; return how to reach it."""
-    config = config or DevConfig()
+    config = config or load_config(None)
     layout = Layout(config.state_dir)
     layout.root.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(layout.run, layout.logs)
@@ -264,7 +266,7 @@ def _leftover_container_pids(layout: Layout) -> list[int]:
 
 def down(config: DevConfig | None = None, progress: Progress = lambda _m: None) -> list[str]:
     """Stop every process of the dev cluster; return the names of what was stopped."""
-    config = config or DevConfig()
+    config = config or load_config(None)
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     stopped = []
@@ -283,7 +285,7 @@ def down(config: DevConfig | None = None, progress: Progress = lambda _m: None) 
 
 def status(config: DevConfig | None = None) -> dict[str, Any]:
     """What runs, and how to reach the cluster and its S3 store."""
-    config = config or DevConfig()
+    config = config or load_config(None)
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     components = {}

@@ -99,6 +99,8 @@ class LocalNode(_Model):
     cpu: str = Field(default_factory=lambda: str(os.cpu_count() or 2))
     memory: str = "16Gi"
     max_pods: int = 50
+    pod_ip_block: int = Field(0, ge=0, le=254)
+    """Pod IPs are 127.0.<block>.x: two dev clusters on one machine each take their own block."""
 
 
 class DevConfig(_Model):
@@ -134,7 +136,9 @@ class ConfigError(ValueError):
 
 
 def load(path: Path | None) -> DevConfig:
-    """The defaults, overridden by the YAML file at `path` if one is given."""
+    """The defaults, overridden by the YAML file at `path` (or `$KUBETRAIN_DEV_CONFIG`)."""
+    if path is None and os.environ.get("KUBETRAIN_DEV_CONFIG"):
+        path = Path(os.environ["KUBETRAIN_DEV_CONFIG"]).expanduser()
     if path is None:
         return DevConfig()
     try:

@@ -56,6 +56,7 @@ class NodeSettings:
     serving_cert: Path
     serving_key: Path
     client_ca: Path
+    pod_ip_block: int = 0
 
 
 @dataclass
@@ -346,10 +347,10 @@ class Kubelet:
     def _allocate_ip(self) -> str:
         used = {p.ip for p in self.pods.values()}
         for last in range(2, 255):
-            ip = f"127.0.0.{last}"
+            ip = f"127.0.{self.settings.pod_ip_block}.{last}"
             if ip not in used:
                 return ip
-        raise PodConfigError("the local node has no free 127.0.0.x address")
+        raise PodConfigError(f"the local node has no free 127.0.{self.settings.pod_ip_block}.x address")
 
     def _event(self, rt: PodRuntime, reason: str, message: str, kind: str = "Normal") -> None:
         try:
