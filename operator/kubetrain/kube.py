@@ -8,6 +8,7 @@ operator's logic need no API server; tests of this module use the dev cluster's.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -148,6 +149,21 @@ class Kube:
                 ),
                 ok=(404,),
             )
+
+    # --- secrets ------------------------------------------------------------------------
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """The decoded data of a Secret; KeyError if it does not exist.
+
+        Only for the artifact store's credentials, which the operator reads as the job's
+        pods do (RBAC: get secrets).
+        """
+        secret = self._call(
+            "get_secret", lambda: self.core.read_namespaced_secret(name, namespace), ok=(404,)
+        )
+        if secret is None:
+            raise KeyError(f"Secret {namespace}/{name} does not exist")
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
     # --- events -------------------------------------------------------------------------
 

@@ -1,22 +1,43 @@
 """Reading what the trainer reports: `progress.json` while it runs, `metrics.json` and
 `metadata.json` when it is done, under the attempt's prefix in the artifact store.
 
-The trainer needs no Kubernetes API rights for this (see kubetrain_trainer.progress); the
-operator reads the store with its own credentials (AWS_* in its environment).
+The trainer needs no Kubernetes API rights for this (see kubetrain_trainer.progress). The
+operator reads the store with the credentials the job's pods get: the Secret the operator
+config names (or `spec.output.s3.credentialsSecret`) in the job's namespace, fetched through
+`kube.py` by the reconciler and handed in as `StoreAccess`. When it cannot read the store, the
+report says why (`store_error`) and the status shows it; it never guesses a verdict.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from functools import cached_property
+import threading
+from dataclasses import dataclass
 from typing import Any
 
-from kubetrain.config import ArtifactStore
+from kubetrain.api.contract import Files, MetricsFile, ProgressFile, parse_file
 from kubetrain.state import TrainerReport
 
 log = logging.getLogger("kubetrain.reports")
+MAX_FILE_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class StoreAccess:
+    """How to reach one artifact store: endpoint, region and the credentials from a Secret."""
+
+    endpoint: str | None
+    region: str
+    access_key: str
+    secret_key: str
+
+    def __repr__(self) -> str:  # never print the keys
+        return f"StoreAccess(endpoint={self.endpoint!r}, region={self.region!r})"
+
+
+class StoreError(Exception):
+    """The store refused or could not be reached (not: the file is not there yet)."""
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -26,94 +47,104 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _progress(raw: dict[str, Any]) -> dict[str, Any] | None:
-    if not isinstance(raw.get("total"), int) or not raw.get("unit"):
+def _progress(file: ProgressFile | None) -> dict[str, Any] | None:
+    if file is None or file.total is None or not file.unit:
         return None
-    completed = int(raw.get("completed") or 0)
-    summary = raw.get("summary") or f"{completed}/{raw['total']} {raw['unit']}"
-    return {
-        "completed": completed,
-        "total": raw["total"],
-        "unit": raw["unit"],
-        "summary": str(summary)[:64],
-    }
-
-
-def _metric(raw: Any) -> dict[str, Any] | None:
-    if isinstance(raw, dict) and isinstance(raw.get("value"), int | float) and raw.get("name"):
-        return {"name": str(raw["name"]), "value": float(raw["value"])}
-    return None
+    completed = file.completed or 0
+    summary = file.summary or f"{completed}/{file.total} {file.unit}"
+    return {"completed": completed, "total": file.total, "unit": file.unit, "summary": summary}
 
 
 def report_from(
-    progress: dict[str, Any] | None,
-    metrics: dict[str, Any] | None,
-    metadata: dict[str, Any] | None,
+    progress: Any,
+    metrics: Any,
+    metadata: Any,
+    final: bool = False,
+    store_error: str | None = None,
 ) -> TrainerReport:
-    """Pure: the trainer's JSON files in, what the status shows out."""
-    progress = progress or {}
-    best = _metric(progress.get("bestMetric"))
+    """Pure: the trainer's decoded JSON files in, what the status shows out.
+
+    `final` says the driver has finished, so metrics.json should be there.
+    """
+    prog = parse_file(ProgressFile, progress) if progress is not None else None
+    result = parse_file(MetricsFile, metrics) if metrics is not None else None
+    best = prog.best_metric.model_dump() if prog and prog.best_metric else None
     scores: dict[str, float] | None = None
-    met = sentence = None
-    if metrics:
-        objective = metrics.get("objective") or {}
-        if isinstance(objective.get("value"), int | float):
-            best = {"name": objective["metric"], "value": float(objective["value"])}
-        met = objective.get("passed")
-        if objective.get("metric"):
-            value = objective.get("value")
-            threshold = objective.get("threshold")
-            shown = f"{value:.4g}" if isinstance(value, int | float) else "n/a"
-            sentence = f"{objective['metric']} = {shown} on held-out data"
-            if threshold is not None:
-                op = ">=" if objective.get("direction") == "maximize" else "<="
-                sentence += f", threshold {op} {threshold}: {'met' if met else 'NOT met'}"
-        held_out = metrics.get("test") or metrics.get("validation") or {}
+    if result is not None:
+        if result.objective.value is not None:
+            best = {"name": result.objective.metric, "value": result.objective.value}
+        held_out = result.test or result.validation or {}
         scores = {
-            k: float(v) for k, v in held_out.items() if isinstance(v, int | float) and k != "n"
+            k: float(v)
+            for k, v in held_out.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and k != "n"
         } or None
-    tuning = (metadata or {}).get("tuning") or {}
+    health = (result.health if result else []) or (prog.health if prog else [])
+    tuning = (metadata or {}).get("tuning") if isinstance(metadata, dict) else None
     return TrainerReport(
-        progress=_progress(progress),
+        progress=_progress(prog),
         best_metric=best,
         metrics=scores,
-        best_hyperparameters=tuning.get("bestConfig") or None,
-        success_criteria_met=met,
-        objective_sentence=sentence,
+        best_hyperparameters=(tuning or {}).get("bestConfig") or None,
+        objective=result.objective if result else None,
+        health=tuple((h.reason, h.message) for h in health),
+        final=final,
+        metrics_missing=final and result is None and store_error is None,
+        metrics_invalid=metrics is not None and result is None,
+        store_error=store_error,
     )
 
 
 class ReportReader:
-    """Reads an attempt's JSON files from the S3 artifact store."""
+    """Reads an attempt's JSON files from an S3 store, one client per store access."""
 
-    def __init__(self, store: ArtifactStore) -> None:
-        self.store = store
+    def __init__(self) -> None:
+        self._clients: dict[StoreAccess, Any] = {}
+        self._lock = threading.Lock()
 
-    @cached_property
-    def s3(self) -> Any:
-        import boto3
-        from botocore.config import Config
+    def _client(self, access: StoreAccess) -> Any:
+        with self._lock:
+            if access not in self._clients:
+                import boto3
+                from botocore.config import Config
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.store.endpoint or os.environ.get("AWS_ENDPOINT_URL"),
-            region_name=self.store.region,
-            config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10),
-        )
+                self._clients[access] = boto3.client(
+                    "s3",
+                    endpoint_url=access.endpoint,
+                    region_name=access.region,
+                    aws_access_key_id=access.access_key,
+                    aws_secret_access_key=access.secret_key,
+                    config=Config(retries={"max_attempts": 2}, connect_timeout=3, read_timeout=10),
+                )
+            return self._clients[access]
 
-    def _json(self, uri: str) -> dict[str, Any] | None:
+    def _json(self, access: StoreAccess, uri: str) -> Any:
+        """The decoded file, None if it is absent or not JSON; StoreError if denied/down."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         bucket, key = split_uri(uri)
         try:
-            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
-            data = json.loads(body.read(1_000_000))
-        except Exception as exc:
-            log.debug("no %s: %s", uri, exc)
+            body = self._client(access).get_object(Bucket=bucket, Key=key)["Body"]
+            raw = body.read(MAX_FILE_BYTES)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise StoreError(f"{code or 'error'} reading {uri}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot reach the store for {uri}: {exc}") from exc
+        try:
+            return json.loads(raw)
+        except ValueError:
+            log.debug("%s is not JSON", uri)
             return None
-        return data if isinstance(data, dict) else None
 
-    def read(self, attempt_uri: str, final: bool) -> TrainerReport:
+    def read(self, access: StoreAccess, attempt_uri: str, final: bool) -> TrainerReport:
         base = attempt_uri.rstrip("/")
-        progress = self._json(f"{base}/progress.json")
-        metrics = self._json(f"{base}/metrics.json") if final else None
-        metadata = self._json(f"{base}/metadata.json") if final else None
-        return report_from(progress, metrics, metadata)
+        try:
+            progress = self._json(access, f"{base}/{Files.PROGRESS}")
+            metrics = self._json(access, f"{base}/{Files.METRICS}") if final else None
+            metadata = self._json(access, f"{base}/{Files.METADATA}") if final else None
+        except StoreError as exc:
+            return report_from(None, None, None, final=final, store_error=str(exc))
+        return report_from(progress, metrics, metadata, final=final)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrain.api import Phase
+from kubetrain.api.contract import ObjectiveResult, permanent_failure
 from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER
 from kubetrain.observe import IMAGE_PULL_REASONS, PodView, parse_time
 
@@ -30,6 +31,10 @@ RUNNING = "Running"
 SUSPENDED = "Suspended"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
+SUCCESS_CRITERIA = "SuccessCriteriaMet"
+"""The verdict: True or False only when a metric was computed and compared; else Unknown."""
+STORE_READABLE = "ArtifactStoreReadable"
+TRAINING_HEALTHY = "TrainingHealthy"
 
 # Reasons.
 INVALID_SPEC = "InvalidSpec"
@@ -44,9 +49,11 @@ SUCCESS_CRITERIA_MET = "SuccessCriteriaMet"
 TRAINER_ERROR = "TrainerError"
 ATTEMPT_FAILED = "AttemptFailed"
 TRAINING_COMPLETED = "TrainingCompleted"
-
-# The trainer's exit codes that a retry cannot fix (kubetrain_trainer.errors.ExitCode).
-PERMANENT_EXIT_CODES = {2: "invalid spec or unusable data", 3: "the S3 store denied access"}
+THRESHOLD_MET = "ThresholdMet"
+THRESHOLD_NOT_MET = "ThresholdNotMet"
+NO_THRESHOLD = "NoThreshold"
+NO_METRICS = "NoMetrics"
+STORE_UNREADABLE = "StoreUnreadable"
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,56 @@ class TrainerReport:
     best_metric: dict[str, Any] | None = None
     metrics: dict[str, float] | None = None
     best_hyperparameters: dict[str, Any] | None = None
-    success_criteria_met: bool | None = None
-    objective_sentence: str | None = None
+    objective: ObjectiveResult | None = None
+    """metrics.json's objective: metric, value, threshold, direction, passed."""
+    health: tuple[tuple[str, str], ...] = ()
+    """Training-health findings (reason, message): overfitting, NaN loss, ..."""
+    final: bool = False
+    """The driver has finished: metrics.json should be there."""
+    metrics_missing: bool = False
+    metrics_invalid: bool = False
+    store_error: str | None = None
+    """Why the store could not be read (denied, unreachable, no credentials)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The SuccessCriteriaMet condition: "True", "False" or "Unknown", and why."""
+
+    status: str
+    reason: str
+    message: str
+
+    @property
+    def met(self) -> bool | None:
+        return {"True": True, "False": False}.get(self.status)
+
+
+def verdict(report: TrainerReport | None) -> Verdict:
+    """No verdict without evidence: True/False only for a computed value and a threshold."""
+    if report is None or report.store_error:
+        why = report.store_error if report else "no report was read"
+        return Verdict("Unknown", STORE_UNREADABLE, f"cannot read the trainer's metrics: {why}")
+    objective = report.objective
+    if objective is None:
+        what = "is not valid" if report.metrics_invalid else "was not written"
+        return Verdict("Unknown", NO_METRICS, f"the attempt's metrics.json {what}: no verdict")
+    if objective.value is None:
+        return Verdict(
+            "Unknown", NO_METRICS, f"no value of {objective.metric} was reported: no verdict"
+        )
+    shown = f"{objective.metric} = {objective.value:.4g} on held-out data"
+    if objective.threshold is None:
+        return Verdict("Unknown", NO_THRESHOLD, f"{shown}; no threshold declared")
+    maximize = objective.direction != "minimize"
+    met = (
+        objective.value >= objective.threshold
+        if maximize
+        else objective.value <= objective.threshold
+    )
+    op = ">=" if maximize else "<="
+    message = f"{shown}, threshold {op} {objective.threshold:g}: {'met' if met else 'NOT met'}"
+    return Verdict("True" if met else "False", THRESHOLD_MET if met else THRESHOLD_NOT_MET, message)
 
 
 @dataclass(frozen=True)
@@ -121,8 +176,8 @@ class _Builder:
         self.decision = Decision(status=self.status)
         self.old_phase = snap.status.get("phase")
 
-    def condition(self, kind: str, value: bool, reason: str, message: str = "") -> None:
-        status = "True" if value else "False"
+    def condition(self, kind: str, value: bool | str, reason: str, message: str = "") -> None:
+        status = value if isinstance(value, str) else ("True" if value else "False")
         existing = next((c for c in self.conditions if c["type"] == kind), None)
         new = {
             "type": kind,
@@ -179,6 +234,8 @@ def _compute_used(b: _Builder, pods: list[PodView]) -> None:
 def _apply_report(b: _Builder, report: TrainerReport | None) -> None:
     if report is None:
         return
+    _store_condition(b, report)
+    _health_condition(b, report)
     if report.progress:
         b.status["progress"] = report.progress
     if report.best_metric:
@@ -187,6 +244,34 @@ def _apply_report(b: _Builder, report: TrainerReport | None) -> None:
         b.status["bestMetrics"] = report.metrics
     if report.best_hyperparameters:
         b.status["bestHyperparameters"] = report.best_hyperparameters
+
+
+def _store_condition(b: _Builder, report: TrainerReport) -> None:
+    old = next((c for c in b.conditions if c["type"] == STORE_READABLE), None)
+    if report.store_error:
+        message = f"cannot read the trainer's progress and metrics: {report.store_error}"
+        if old is None or old["status"] != "False":
+            b.event(STORE_UNREADABLE, message, warning=True)
+        b.condition(STORE_READABLE, False, STORE_UNREADABLE, message)
+    else:
+        b.condition(STORE_READABLE, True, "StoreRead", "the operator reads the attempt's files")
+
+
+def _health_condition(b: _Builder, report: TrainerReport) -> None:
+    """TrainingHealthy False with the findings' reasons; a Warning Event per new finding."""
+    if not report.health:
+        if report.progress or report.final:
+            b.condition(TRAINING_HEALTHY, True, "NoFindings", "no training-health findings")
+        return
+    old = next((c for c in b.conditions if c["type"] == TRAINING_HEALTHY), None)
+    known = set(old["reason"].split(",")) if old and old["status"] == "False" else set()
+    reasons = list(dict.fromkeys(reason for reason, _ in report.health))
+    for reason, message in report.health:
+        if reason not in known:
+            b.event(reason, message, warning=True)
+            known.add(reason)
+    text = "; ".join(message for _, message in report.health)
+    b.condition(TRAINING_HEALTHY, False, ",".join(reasons), text)
 
 
 def _start_attempt(
@@ -212,8 +297,8 @@ def _attempt_failure(pods: list[PodView]) -> tuple[str, str, bool] | None:
         if pod.terminated_reason == OOM_KILLED:
             return OOM_KILLED, f"pod {pod.name} ran out of memory (OOMKilled)", False
         detail = f": {pod.termination_message}" if pod.termination_message else ""
-        if pod.role in (ROLE_TRAINER, ROLE_HEAD) and pod.exit_code in PERMANENT_EXIT_CODES:
-            what = PERMANENT_EXIT_CODES[pod.exit_code]
+        what = permanent_failure(pod.exit_code)
+        if pod.role in (ROLE_TRAINER, ROLE_HEAD) and what is not None:
             return TRAINER_ERROR, f"the trainer stopped: {what}{detail}", True
         return (
             ATTEMPT_FAILED,
@@ -374,9 +459,13 @@ def _succeeded(
     b.decision.delete_workers_of = attempt if policy.workers > 1 else None
     if b.snap.artifact_uri_of is not None:
         b.status["artifactUri"] = b.snap.artifact_uri_of(attempt)
-    met = report.success_criteria_met if report else None
-    sentence = (report.objective_sentence if report else None) or "training finished"
-    b.status["successCriteriaMet"] = met if met is not None else True
+    result = verdict(report)
+    met, sentence = result.met, result.message
+    if met is None:
+        b.status.pop("successCriteriaMet", None)
+    else:
+        b.status["successCriteriaMet"] = met
+    b.condition(SUCCESS_CRITERIA, result.status, result.reason, result.message)
     b.condition(RUNNING, False, TRAINING_COMPLETED, sentence)
     if met is False:
         b.condition(FAILED, True, SUCCESS_CRITERIA_NOT_MET, sentence)

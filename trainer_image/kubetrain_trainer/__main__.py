@@ -10,10 +10,8 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from kubetrain_trainer.errors import ExitCode, TrainerError
-
-DEFAULT_SPEC = "/etc/kubetrain/spec.json"
-DEFAULT_TERMINATION_LOG = "/dev/termination-log"
+from kubetrain.api.contract import SPEC_PATH, TERMINATION_LOG, Env, ExitCode
+from kubetrain_trainer.errors import TrainerError
 
 
 def _emit(kind: str, **fields: object) -> None:
@@ -21,7 +19,7 @@ def _emit(kind: str, **fields: object) -> None:
 
 
 def _termination_message(message: str) -> None:
-    path = Path(os.environ.get("KUBETRAIN_TERMINATION_LOG", DEFAULT_TERMINATION_LOG))
+    path = Path(os.environ.get(Env.TERMINATION_LOG, TERMINATION_LOG))
     with contextlib.suppress(OSError):  # not in a pod
         path.write_text(message[:4000])
 
@@ -35,17 +33,17 @@ def main(argv: list[str] | None = None) -> int:
         from kubetrain_trainer.config import from_spec, load_spec_file
         from kubetrain_trainer.storage import S3Settings, open_storage
 
-        spec_path = (argv[0] if argv else "") or env.get("KUBETRAIN_SPEC", DEFAULT_SPEC)
+        spec_path = (argv[0] if argv else "") or env.get(Env.SPEC, SPEC_PATH)
         config = from_spec(load_spec_file(spec_path))
-        output = env.get("KUBETRAIN_OUTPUT_URI")
+        output = env.get(Env.OUTPUT_URI)
         if not output:
-            raise TrainerError("KUBETRAIN_OUTPUT_URI is not set; the operator sets it.")
+            raise TrainerError(f"{Env.OUTPUT_URI} is not set; the operator sets it.")
         context_args = {
-            "job": env.get("KUBETRAIN_JOB_NAME", "job"),
-            "namespace": env.get("KUBETRAIN_NAMESPACE", "default"),
-            "attempt": env.get("KUBETRAIN_ATTEMPT", "1"),
+            "job": env.get(Env.JOB_NAME, "job"),
+            "namespace": env.get(Env.NAMESPACE, "default"),
+            "attempt": env.get(Env.ATTEMPT, "1"),
             "output": open_storage(output, S3Settings.from_env()),
-            "ray_address": env.get("RAY_ADDRESS") or None,
+            "ray_address": env.get(Env.RAY_ADDRESS) or None,
             "stop": stop,
         }
         if config.custom is not None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from kubetrain.api.contract import Files
 from kubetrain_trainer.errors import TrainerError
 from kubetrain_trainer.predict import TrainedModel, load_model
 from kubetrain_trainer.storage import Storage
@@ -88,3 +89,14 @@ def write_plots(storage: Storage, plots: dict[str, bytes]) -> list[str]:
         storage.write_bytes(name, png)
         names.append(name)
     return names
+
+
+def write_results(
+    storage: Storage, evaluation: Any, spec: dict[str, Any], metadata: dict[str, Any]
+) -> list[str]:
+    """metrics.json, spec.json and metadata.json of a finished attempt; their names."""
+    return [
+        write_json(storage, Files.METRICS, evaluation.to_json()),
+        write_json(storage, Files.SPEC, spec),
+        write_json(storage, Files.METADATA, metadata),
+    ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubetrain.api.contract import Env
 from kubetrain_trainer.checkpoint import CheckpointPolicy
 from kubetrain_trainer.data import BUILTIN_DATASETS, DataSource
 from kubetrain_trainer.errors import InvalidSpecError
@@ -107,17 +108,17 @@ def load_spec_file(path: str | Path) -> Any:
     return parse_spec(document)
 
 
-def _s3(access: Any, env_prefix: str) -> S3Settings:
+def data_s3_settings(access: Any) -> S3Settings:
     """Endpoint/region from the spec, credentials from the environment the operator set."""
     env = os.environ
     base = S3Settings.from_env()
     endpoint = (getattr(access, "endpoint", None) if access else None) or env.get(
-        f"{env_prefix}S3_ENDPOINT"
+        Env.DATA_S3_ENDPOINT
     )
     return S3Settings(
         endpoint=endpoint or base.endpoint,
-        access_key=env.get(f"{env_prefix}AWS_ACCESS_KEY_ID") or base.access_key,
-        secret_key=env.get(f"{env_prefix}AWS_SECRET_ACCESS_KEY") or base.secret_key,
+        access_key=env.get(Env.DATA_ACCESS_KEY_ID) or base.access_key,
+        secret_key=env.get(Env.DATA_SECRET_ACCESS_KEY) or base.secret_key,
         region=(getattr(access, "region", None) if access else None) or base.region,
     )
 
@@ -250,7 +251,7 @@ def from_spec(spec: Any) -> JobConfig:
         base_task=base_task,
         objective=objective,
         data=source,
-        data_s3=_s3(data.s3, "KUBETRAIN_DATA_") if data.source is not None else None,
+        data_s3=data_s3_settings(data.s3) if data.source is not None else None,
         preparation=preparation,
         model=model_spec,
         custom=custom,

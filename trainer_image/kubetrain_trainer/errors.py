@@ -1,4 +1,4 @@
-"""The trainer's error vocabulary and the exit codes the operator reads.
+"""The trainer's error vocabulary; the exit codes are the pod contract's (`ExitCode`).
 
 Every failure a user can fix (a bad manifest, a missing column, a denied bucket) is a
 `TrainerError` with a one-paragraph message that names the problem; `__main__` prints it, writes
@@ -8,21 +8,7 @@ transient fault and exits with `ExitCode.INTERNAL`, which the operator may retry
 
 from __future__ import annotations
 
-import enum
-
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes; `retryable` tells the operator whether another attempt can help."""
-
-    SUCCEEDED = 0
-    INTERNAL = 1
-    INVALID_INPUT = 2
-    STORAGE_DENIED = 3
-    INTERRUPTED = 143  # 128 + SIGTERM: a checkpoint was written, the next attempt resumes
-
-    @property
-    def retryable(self) -> bool:
-        return self in (ExitCode.INTERNAL, ExitCode.INTERRUPTED)
+from kubetrain.api.contract import ExitCode
 
 
 class TrainerError(Exception):
@@ -57,3 +43,9 @@ class Interrupted(TrainerError):
     """SIGTERM arrived; a checkpoint was written before raising this."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class UserCodeError(TrainerError):
+    """The user's own command (bring-your-own code) exited non-zero."""
+
+    exit_code = ExitCode.USER_CODE_FAILED

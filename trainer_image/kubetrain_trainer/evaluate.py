@@ -169,11 +169,9 @@ def _fmt(value: float | None) -> str:
 
 def check_objective(metrics: dict[str, Any], objective: Objective) -> ObjectiveCheck:
     value = metrics.get(objective.metric)
-    passed: bool | None = None
-    if objective.threshold is not None:
-        if value is None:
-            passed = False
-        elif objective.direction == "maximize":
+    passed: bool | None = None  # no value or no threshold: no verdict without evidence
+    if objective.threshold is not None and value is not None:
+        if objective.direction == "maximize":
             passed = value >= objective.threshold
         else:
             passed = value <= objective.threshold

@@ -39,28 +39,37 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubetrain.api.contract import Env
+
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
 def epochs(default: int) -> int:
-    value = _env("KUBETRAIN_EPOCHS")
+    value = _env(Env.EPOCHS)
     return int(value) if value else default
 
 
 def output_dir() -> Path:
-    path = Path(_env("KUBETRAIN_OUTPUT_DIR") or "kubetrain-output")
+    path = Path(_env(Env.OUTPUT_DIR) or "kubetrain-output")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def load_data() -> Any:
     """The job's training data as a pandas DataFrame (built-in dataset or S3 object)."""
+    from kubetrain_trainer.config import data_s3_settings
     from kubetrain_trainer.data import DataSource, load
 
-    source = DataSource(dataset=_env("KUBETRAIN_DATASET"), uri=_env("KUBETRAIN_DATA_URI"))
-    return load(source).train
+    source = DataSource(dataset=_env(Env.DATASET), uri=_env(Env.DATA_URI))
+    if source.dataset is None and source.uri is None:
+        raise RuntimeError(
+            f"kubetrain: neither {Env.DATASET} nor {Env.DATA_URI} is set: run this script as a "
+            "TrainingJob (kubectl apply, or `kubetrain run job.yaml`), whose spec.data says "
+            "what to load."
+        )
+    return load(source, data_s3_settings(None) if source.uri else None).train
 
 
 def report(
@@ -68,12 +77,13 @@ def report(
 ) -> None:
     """Report metrics (and how far training is). The last report is the job's result."""
     record: dict[str, Any] = {"kubetrain": "metrics", "metrics": metrics, "time": time.time()}
+    # A Ray worker's stdout reaches the driver with a prefix; the trainer finds the record.
     if epoch is not None:
         record["epoch"] = epoch
-        record["epochs"] = total or (int(_env("KUBETRAIN_EPOCHS") or 0) or None)
+        record["epochs"] = total or (int(_env(Env.EPOCHS) or 0) or None)
     line = json.dumps(record)
     print(line, flush=True)
-    path = _env("KUBETRAIN_METRICS_FILE")
+    path = _env(Env.METRICS_FILE)
     if path:
         with open(path, "a") as fh:
             fh.write(line + "\n")
@@ -88,7 +98,7 @@ def _storage(uri_var: str) -> Any:
 
 def save_checkpoint(path: str | Path, step: int) -> str | None:
     """Upload a file or a directory as checkpoint `step`; returns where it went."""
-    storage = _storage("KUBETRAIN_CHECKPOINT_URI")
+    storage = _storage(Env.CHECKPOINT_URI)
     if storage is None:
         return None
     path = Path(path)
@@ -103,7 +113,7 @@ def save_checkpoint(path: str | Path, step: int) -> str | None:
 
 def latest_checkpoint(dest: str | Path | None = None) -> tuple[int, Path] | None:
     """(step, local directory) of the newest checkpoint of any attempt of this job, or None."""
-    job = _storage("KUBETRAIN_JOB_URI")
+    job = _storage(Env.JOB_URI)
     if job is None:
         return None
     pointers = [n for n in job.list("") if n.endswith("/checkpoints/latest.json")]

@@ -26,9 +26,10 @@ import sys
 import time
 from typing import Any, TextIO
 
+from kubetrain.api.contract import Files
 from kubetrain_trainer.storage import Storage
 
-PROGRESS_FILE = "progress.json"
+PROGRESS_FILE = Files.PROGRESS
 STAGES = (
     "starting",
     "data",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from kubetrain.api.contract import Env
 from kubetrain_trainer.errors import DataError, StorageAccessError
 
 SMALL_OBJECT_LIMIT = 16 * 1024 * 1024
@@ -135,10 +136,10 @@ class S3Settings:
     def from_env(cls, env: dict[str, str] | None = None) -> S3Settings:
         env = dict(os.environ if env is None else env)
         return cls(
-            endpoint=env.get("KUBETRAIN_S3_ENDPOINT") or env.get("AWS_ENDPOINT_URL") or None,
-            access_key=env.get("AWS_ACCESS_KEY_ID") or None,
-            secret_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint=env.get(Env.S3_ENDPOINT) or env.get("AWS_ENDPOINT_URL") or None,
+            access_key=env.get(Env.AWS_ACCESS_KEY_ID) or None,
+            secret_key=env.get(Env.AWS_SECRET_ACCESS_KEY) or None,
+            region=env.get(Env.AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
     def client(self) -> Any:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kubetrain.api.contract import Env
 from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError
 from kubetrain_trainer.models import NetworkDef, make_network
@@ -140,7 +141,7 @@ def torch_threads() -> int:
     a 30-epoch MLP went from 0.2 s (1 thread) to 8 s (2 threads). Big CNNs on dedicated nodes can
     raise it.
     """
-    return max(1, int(os.environ.get("KUBETRAIN_TORCH_THREADS", "1")))
+    return max(1, int(os.environ.get(Env.TORCH_THREADS, "1")))
 
 
 def pick_device(use_gpu: bool | None = None) -> str:

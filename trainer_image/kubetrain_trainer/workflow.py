@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from kubetrain.api.contract import Files
 from kubetrain_trainer import artifacts, report
 from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.config import JobConfig
@@ -289,8 +290,8 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
             "tuning": tuning_result.summary() if tuning_result else None,
         }
         files = artifacts.save_model(out, trained.model, _probe(prepared))
-        files.append(artifacts.write_json(out, "metrics.json", evaluation.to_json()))
-        files.append(artifacts.write_json(out, "spec.json", config.spec))
+        files.append(artifacts.write_json(out, Files.METRICS, evaluation.to_json()))
+        files.append(artifacts.write_json(out, Files.SPEC, config.spec))
         if tuning_result is not None:
             files.append(artifacts.write_json(out, "tuning/trials.json", tuning_result.trials))
         files += artifacts.write_plots(out, plots)
@@ -302,7 +303,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         "cpuSeconds": round(_cpu_seconds() - cpu_start, 3),
         "gpuSeconds": round(gpus * clock.stages.get("training", 0.0), 3),
     }
-    files.append(artifacts.write_json(out, "metadata.json", metadata))
+    files.append(artifacts.write_json(out, Files.METADATA, metadata))
     html = report.html_report(
         title=f"{context.namespace}/{context.job} attempt {context.attempt}",
         metrics=evaluation.to_json(),
@@ -311,8 +312,8 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         plots=plots,
         tuning=tuning_result.summary() if tuning_result else None,
     )
-    out.write_bytes("report.html", html)
-    files.append("report.html")
+    out.write_bytes(Files.REPORT, html)
+    files.append(Files.REPORT)
     best = (config.objective.metric, evaluation.objective.value)
     progress.update("done", force=True, best=best)
     return JobResult(

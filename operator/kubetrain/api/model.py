@@ -82,17 +82,19 @@ class EnvVar(ApiModel):
 
 
 class CustomCode(ApiModel):
-    """Your own training code: an image and a command, run on every Ray node.
+    """Your own training code: an image and a command.
 
-    It receives the data, output, checkpoint and Ray settings as KUBETRAIN_* variables.
+    The trainer (`python -m kubetrain_trainer`, which the image must contain) runs the command
+    on the job's driver pod (the Ray head with several workers) with the data, output,
+    checkpoint and Ray settings as KUBETRAIN_* variables, and reads its metrics back.
     """
 
     image: Annotated[str, StringConstraints(strict=True, max_length=512, pattern=r"^[!-~]+$")]
-    """The container image."""
-    command: Annotated[list[Argument], Field(max_length=64)] = defaulted(list)
-    """The entrypoint; the image's own when empty."""
+    """The container image; it must contain the kubetrain trainer package."""
+    command: Annotated[list[Argument], Field(min_length=1, max_length=64)]
+    """The command the trainer runs (e.g. ["python", "train.py"])."""
     args: Annotated[list[Argument], Field(max_length=256)] = defaulted(list)
-    """Arguments to the entrypoint."""
+    """Arguments to the command."""
     env: Annotated[
         list[EnvVar],
         Field(

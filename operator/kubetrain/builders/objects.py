@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kubetrain.api.contract import SPEC_FILE
 from kubetrain.builders import naming
 from kubetrain.builders.naming import ROLE_HEAD, JobRef
-from kubetrain.builders.pods import RAY_DASHBOARD_PORT, SPEC_FILE
+from kubetrain.builders.pods import RAY_DASHBOARD_PORT
 from kubetrain.config import OperatorConfig
 
 

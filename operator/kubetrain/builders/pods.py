@@ -3,8 +3,8 @@ trainer driver, and worker pods that join it).
 
 Placement comes from the compute profile (nodeSelector, tolerations, CPU, memory, GPUs).
 Every pod passes the Pod Security Standard "restricted"; S3 credentials and the Ray token
-reach containers only through secretKeyRef. The trainer contract (env, files, exit codes) is
-documented in `kubetrain_trainer`.
+reach containers only through secretKeyRef. The pod contract (env, paths, files, exit codes)
+is `kubetrain.api.contract`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrain.api import TrainingJobSpec
+from kubetrain.api.contract import (
+    SCRATCH,
+    SPEC_MOUNT,
+    SPEC_PATH,
+    TRAINER_COMMAND,
+    Env,
+    attempt_prefix,
+)
 from kubetrain.builders import naming
 from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER, ROLE_WORKER, JobRef
 from kubetrain.config import OperatorConfig
 
-SPEC_MOUNT = "/etc/kubetrain"
-SPEC_FILE = "spec.json"
-TRAINER_COMMAND = ("python", "-m", "kubetrain_trainer")
-SCRATCH = "/tmp/kubetrain"
-"""The pod's private scratch space (an emptyDir): HOME, TMPDIR and Ray's session files."""
 RAY_DASHBOARD_PORT = 8265
 
 
@@ -65,7 +68,7 @@ def output_root(spec: TrainingJobSpec, config: OperatorConfig) -> str:
 
 def artifact_uri(job: JobRef, spec: TrainingJobSpec, config: OperatorConfig, attempt: int) -> str:
     """Where the trainer of `attempt` writes (see kubetrain_trainer's contract)."""
-    return f"{output_root(spec, config)}/{job.namespace}/{job.name}/{attempt}/"
+    return attempt_prefix(output_root(spec, config), job.namespace, job.name, attempt)
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -80,23 +83,23 @@ def _env(
     out_secret = out_s3.credentials_secret if out_s3 and out_s3.credentials_secret else None
     endpoint = str(out_s3.endpoint) if out_s3 and out_s3.endpoint else store.endpoint
     env: list[dict[str, Any]] = [
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "KUBETRAIN_SPEC", "value": f"{SPEC_MOUNT}/{SPEC_FILE}"},
-        {"name": "KUBETRAIN_JOB_NAME", "value": job.name},
-        {"name": "KUBETRAIN_NAMESPACE", "value": job.namespace},
-        {"name": "KUBETRAIN_ATTEMPT", "value": str(attempt)},
-        {"name": "KUBETRAIN_OUTPUT_URI", "value": output_root(spec, config)},
+        {"name": Env.POD_IP, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": Env.SPEC, "value": SPEC_PATH},
+        {"name": Env.JOB_NAME, "value": job.name},
+        {"name": Env.NAMESPACE, "value": job.namespace},
+        {"name": Env.ATTEMPT, "value": str(attempt)},
+        {"name": Env.OUTPUT_URI, "value": output_root(spec, config)},
         {
-            "name": "AWS_REGION",
+            "name": Env.AWS_REGION,
             "value": (out_s3.region if out_s3 and out_s3.region else None) or store.region,
         },
         _secret_env(
-            "AWS_ACCESS_KEY_ID",
+            Env.AWS_ACCESS_KEY_ID,
             out_secret.name if out_secret else store.credentials_secret,
             out_secret.access_key_id_key if out_secret else store.access_key_id_key,
         ),
         _secret_env(
-            "AWS_SECRET_ACCESS_KEY",
+            Env.AWS_SECRET_ACCESS_KEY,
             out_secret.name if out_secret else store.credentials_secret,
             out_secret.secret_access_key_key if out_secret else store.secret_access_key_key,
         ),
@@ -105,21 +108,15 @@ def _env(
         {"name": "RAY_TMPDIR", "value": SCRATCH},
     ]
     if endpoint:
-        env.append({"name": "KUBETRAIN_S3_ENDPOINT", "value": endpoint})
+        env.append({"name": Env.S3_ENDPOINT, "value": endpoint})
     data_s3 = spec.data.s3
     if data_s3 is not None:
         if data_s3.endpoint:
-            env.append({"name": "KUBETRAIN_DATA_S3_ENDPOINT", "value": str(data_s3.endpoint)})
+            env.append({"name": Env.DATA_S3_ENDPOINT, "value": str(data_s3.endpoint)})
         if data_s3.credentials_secret is not None:
             ref = data_s3.credentials_secret
-            env.append(
-                _secret_env("KUBETRAIN_DATA_AWS_ACCESS_KEY_ID", ref.name, ref.access_key_id_key)
-            )
-            env.append(
-                _secret_env(
-                    "KUBETRAIN_DATA_AWS_SECRET_ACCESS_KEY", ref.name, ref.secret_access_key_key
-                )
-            )
+            env.append(_secret_env(Env.DATA_ACCESS_KEY_ID, ref.name, ref.access_key_id_key))
+            env.append(_secret_env(Env.DATA_SECRET_ACCESS_KEY, ref.name, ref.secret_access_key_key))
     if ray:
         env += [
             {"name": "RAY_AUTH_MODE", "value": "token"},
@@ -190,7 +187,7 @@ def _head_script(job: JobRef, attempt: int, p: Placement, config: OperatorConfig
     """Start Ray, run the driver (the positional parameters) against it, stop Ray."""
     return (
         f"{_ray_start(ROLE_HEAD, job, attempt, p, config)} || exit 1\n"
-        f'export RAY_ADDRESS="$POD_IP:{config.ray_port}"\n'
+        f'export {Env.RAY_ADDRESS}="${Env.POD_IP}:{config.ray_port}"\n'
         + _FORWARD_TERM
         + '"$@" & child=$!\n'
         + _WAIT_CHILD
@@ -214,11 +211,10 @@ def _command(
     config: OperatorConfig,
 ) -> tuple[list[str], list[str]]:
     """(command, args) of the container for `role`."""
-    custom = spec.model.custom
-    driver = [*custom.command, *custom.args] if custom else list(TRAINER_COMMAND)
+    # Bring-your-own code too: the trainer runs the user's command (from the spec) with the
+    # job's data, output and checkpoint locations, and reads its metrics back.
+    driver = list(TRAINER_COMMAND)
     if role == ROLE_TRAINER:
-        if custom and not custom.command:
-            return [], list(custom.args)  # the image's entrypoint
         return driver, []
     if role == ROLE_WORKER:
         return ["sh", "-c", _worker_script(job, attempt, p, config)], []

@@ -17,6 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from kubernetes.client.rest import ApiException
+
 from kubetrain.api import TrainingJob, check_training_job
 from kubetrain.builders import objects, pods
 from kubetrain.builders.naming import LABEL_ATTEMPT, JobRef
@@ -25,10 +27,12 @@ from kubetrain.kube import Kube
 from kubetrain.logs import current_job
 from kubetrain.metrics import ATTEMPTS, RECONCILE_SECONDS, TRANSITIONS, PhaseIndex
 from kubetrain.observe import PodView, pod_view
-from kubetrain.reports import ReportReader
+from kubetrain.reports import ReportReader, StoreAccess
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
 log = logging.getLogger("kubetrain.reconcile")
+SECRET_TTL_SECONDS = 60.0
+"""How long a store Secret that was read is trusted before it is read again."""
 Clock = Callable[[], dt.datetime]
 
 
@@ -65,7 +69,9 @@ class Reconciler:
     ) -> None:
         self.kube = kube
         self.config = config
-        self.reports = reports if reports is not None else ReportReader(config.artifact_store)
+        self.reports = reports if reports is not None else ReportReader()
+        self._access: dict[tuple[str, str], tuple[float, StoreAccess | str]] = {}
+        """(namespace, Secret) -> (monotonic time read, the access or why there is none)."""
         self.clock = clock
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self.due: dict[tuple[str, str], float] = {}
@@ -126,7 +132,37 @@ class Reconciler:
         if not any(p.running or p.phase == "Succeeded" for p in current):
             return None
         final = any(p.phase == "Succeeded" and p.role in ("trainer", "head") for p in current)
-        return self.reports.read(pods.artifact_uri(ref, job.spec, self.config, attempt), final)
+        access = self._store_access(ref.namespace, job)
+        if isinstance(access, str):
+            return TrainerReport(final=final, store_error=access)
+        return self.reports.read(
+            access, pods.artifact_uri(ref, job.spec, self.config, attempt), final
+        )
+
+    def _store_access(self, namespace: str, job: TrainingJob) -> StoreAccess | str:
+        """The credentials the job's pods get, from the same Secret; or why they are missing."""
+        store, out = self.config.artifact_store, job.spec.output.s3
+        ref = out.credentials_secret if out and out.credentials_secret else None
+        name = ref.name if ref else store.credentials_secret
+        key_id = ref.access_key_id_key if ref else store.access_key_id_key
+        secret_key = ref.secret_access_key_key if ref else store.secret_access_key_key
+        cached = self._access.get((namespace, name))
+        if cached is None or time.monotonic() - cached[0] > SECRET_TTL_SECONDS:
+            try:
+                data = self.kube.secret_data(namespace, name)
+                found: StoreAccess | str = StoreAccess(
+                    endpoint=str(out.endpoint) if out and out.endpoint else store.endpoint,
+                    region=(out.region if out and out.region else None) or store.region,
+                    access_key=data[key_id],
+                    secret_key=data[secret_key],
+                )
+            except KeyError as exc:
+                found = f"no credentials: {exc.args[0]}"
+            except ApiException as exc:
+                found = f"cannot read Secret {namespace}/{name}: {exc.status} {exc.reason}"
+            cached = (time.monotonic(), found)
+            self._access[(namespace, name)] = cached
+        return cached[1]
 
     def _act(
         self,

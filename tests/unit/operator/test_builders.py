@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubetrain.api import TrainingJob
+from kubetrain.api import TrainingJob, contract
 from kubetrain.builders import objects, pods
 from kubetrain.builders.naming import JobRef
 from kubetrain.config import OperatorConfig
@@ -97,14 +97,40 @@ def test_multi_worker_job_is_a_ray_cluster_with_token_auth() -> None:
     assert service["spec"]["selector"]["kubetrain.io/role"] == "head"
 
 
-def test_custom_code_runs_the_users_image_and_command() -> None:
+def test_custom_code_runs_in_the_users_image_under_the_trainer() -> None:
+    """The trainer wraps the user's command (read from the spec): data, output, metrics."""
     spec = job("custom-code.yaml").spec
-    [pod, *_] = pods.attempt_pods(REF, spec, 1, CONFIG)
+    assert spec.model.custom is not None and spec.compute.workers == 1
+    [pod] = pods.attempt_pods(REF, spec, 1, CONFIG)
     container = pod["spec"]["containers"][0]
-    assert spec.model.custom is not None
     assert container["image"] == spec.model.custom.image
-    if spec.compute.workers == 1:
-        assert container["command"] == [*spec.model.custom.command, *spec.model.custom.args]
+    assert container["command"] == list(contract.TRAINER_COMMAND)
+    assert "args" not in container
+    env = {e["name"]: e for e in container["env"]}
+    assert env["EXAMPLE_GREETING"]["value"] == "hello from a custom TrainingJob"
+    assert env[contract.Env.SPEC]["value"] == contract.SPEC_PATH
+    assert env[contract.Env.OUTPUT_URI]["value"] == "s3://kubetrain"
+
+
+def test_two_worker_custom_code_runs_the_trainer_as_the_ray_driver() -> None:
+    spec = job("custom-code.yaml", compute={"workers": 2}).spec
+    head, worker = pods.attempt_pods(REF, spec, 1, CONFIG)
+    assert head["spec"]["containers"][0]["command"][-3:] == list(contract.TRAINER_COMMAND)
+    assert "ray start --address" in worker["spec"]["containers"][0]["command"][-1]
+
+
+def test_pod_env_names_come_from_the_contract() -> None:
+    spec = job("classification-iris.yaml").spec
+    [pod] = pods.attempt_pods(REF, spec, 3, CONFIG)
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert env[contract.Env.ATTEMPT]["value"] == "3"
+    assert env[contract.Env.JOB_NAME]["value"] == REF.name
+    assert env[contract.Env.NAMESPACE]["value"] == REF.namespace
+    secret = env[contract.Env.AWS_SECRET_ACCESS_KEY]["valueFrom"]["secretKeyRef"]
+    assert secret == {"name": "kubetrain-s3", "key": "AWS_SECRET_ACCESS_KEY"}
+    assert pods.artifact_uri(REF, spec, CONFIG, 3) == contract.attempt_prefix(
+        "s3://kubetrain", REF.namespace, REF.name, 3
+    )
 
 
 def test_builders_are_deterministic() -> None:

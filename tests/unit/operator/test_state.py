@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kubetrain.observe import PodView
+from kubetrain.api.contract import ObjectiveResult
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -73,7 +74,8 @@ def test_all_pods_running_is_running_and_progress_is_copied() -> None:
 
 
 def test_driver_success_with_met_threshold_succeeds_and_records_artifacts() -> None:
-    report = TrainerReport(success_criteria_met=True, objective_sentence="accuracy = 0.95: met")
+    objective = ObjectiveResult(metric="accuracy", value=0.95, threshold=0.9)
+    report = TrainerReport(objective=objective, final=True)
     done = pod(phase="Succeeded", exit_code=0)
     d = run({"phase": "Running", "attempt": 1, "startTime": T0}, [done], report)
     assert d.status["phase"] == "Succeeded"
@@ -81,14 +83,46 @@ def test_driver_success_with_met_threshold_succeeds_and_records_artifacts() -> N
     assert d.status["artifactUri"] == "s3://kubetrain/ns/job/1/"
     assert d.status["completionTime"] == "2026-01-01T12:00:00Z"
     assert conditions(d)["Succeeded"] == ("True", "SuccessCriteriaMet")
+    assert conditions(d)["SuccessCriteriaMet"] == ("True", "ThresholdMet")
 
 
 def test_missed_threshold_fails_with_success_criteria_not_met() -> None:
-    report = TrainerReport(success_criteria_met=False, objective_sentence="rmse = 9: NOT met")
+    objective = ObjectiveResult(metric="rmse", value=9, threshold=5, direction="minimize")
+    report = TrainerReport(objective=objective, final=True)
     d = run({"phase": "Running", "attempt": 1, "startTime": T0}, [pod(phase="Succeeded")], report)
     assert d.status["phase"] == "Failed"
     assert conditions(d)["Failed"] == ("True", "SuccessCriteriaNotMet")
     assert d.status["successCriteriaMet"] is False
+    assert "rmse = 9 on held-out data, threshold <= 5: NOT met" in d.status["message"]
+
+
+def test_success_without_metrics_is_succeeded_with_an_unknown_verdict() -> None:
+    report = TrainerReport(final=True, metrics_missing=True)
+    d = run({"phase": "Running", "attempt": 1, "startTime": T0}, [pod(phase="Succeeded")], report)
+    assert d.status["phase"] == "Succeeded"
+    assert "successCriteriaMet" not in d.status
+    assert conditions(d)["SuccessCriteriaMet"] == ("Unknown", "NoMetrics")
+    assert conditions(d)["Succeeded"] == ("True", "TrainingCompleted")
+
+
+def test_an_unreadable_store_is_a_condition_and_one_warning() -> None:
+    report = TrainerReport(progress=None, store_error="cannot read Secret ns/s3: 403 Forbidden")
+    d = run({"phase": "Running", "attempt": 1, "startTime": T0}, [pod()], report)
+    assert conditions(d)["ArtifactStoreReadable"] == ("False", "StoreUnreadable")
+    assert [e.reason for e in d.events] == ["StoreUnreadable"]
+    again = run(d.status, [pod()], report)
+    assert again.events == []
+
+
+def test_health_findings_become_a_condition_and_a_warning_each() -> None:
+    first = TrainerReport(health=(("Overfitting", "train 0.99 vs validation 0.7"),))
+    d = run({"phase": "Running", "attempt": 1, "startTime": T0}, [pod()], first)
+    assert conditions(d)["TrainingHealthy"] == ("False", "Overfitting")
+    assert [(e.type, e.reason) for e in d.events] == [("Warning", "Overfitting")]
+    both = TrainerReport(health=(*first.health, ("NanLoss", "loss became NaN at epoch 3")))
+    d2 = run(d.status, [pod()], both)
+    assert conditions(d2)["TrainingHealthy"] == ("False", "Overfitting,NanLoss")
+    assert [e.reason for e in d2.events] == ["NanLoss"]
 
 
 def test_failed_pod_starts_a_new_attempt_until_the_backoff_limit() -> None:
