@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from kubetrain.observe import PodView
 from kubetrain.api.contract import ObjectiveResult
+from kubetrain.observe import PodView
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
