@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from kubetrain_trainer.data import LoadedData, check_target
-from kubetrain_trainer.errors import DataError, InvalidSpecError
+from kubetrain_trainer.errors import DataError
 
 TASKS = ("classification", "regression", "forecasting")
 MISSING = ("drop", "mean", "median", "most_frequent", "constant")
@@ -63,27 +63,6 @@ class PrepSpec:
     lookback: int = 24
     text: TextFeatures | None = None
     image_shape: tuple[int, int, int] | None = None
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.task not in TASKS:
-            problems.append(f"task {self.task!r} is not one of {TASKS}")
-        if self.missing not in MISSING:
-            problems.append(f"missing-value strategy {self.missing!r} is not one of {MISSING}")
-        if self.scaling not in SCALING:
-            problems.append(f"scaling {self.scaling!r} is not one of {SCALING}")
-        if self.encoding not in ENCODING:
-            problems.append(f"encoding {self.encoding!r} is not one of {ENCODING}")
-        if not 0 <= self.validation < 1 or not 0 <= self.test < 1:
-            problems.append("split fractions must be in [0, 1)")
-        if self.validation + self.test >= 0.9:
-            problems.append("validation + test fractions leave less than 10% for training")
-        if self.folds is not None and self.folds < 2:
-            problems.append("crossValidation.folds must be at least 2")
-        if self.horizon < 1 or self.lookback < 1:
-            problems.append("horizon and lookback must be at least 1")
-        if problems:
-            raise InvalidSpecError("invalid preparation spec: " + "; ".join(problems) + ".")
 
 
 @dataclass

@@ -10,6 +10,7 @@ operator loads its configuration, which lets the CRD reject GPUs on any other pr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Self
 
 from pydantic import Field, JsonValue, model_validator
@@ -66,6 +67,21 @@ class ComputeSpec(ApiModel):
             field=".gpusPerWorker",
         ),
     )
+
+
+def placement_profile(
+    compute: ComputeSpec, profiles: Mapping[str, ComputeProfile], default_profile: str | None
+) -> str | None:
+    """The profile whose node pool (selector, tolerations) a job's pods go to.
+
+    The named profile; with explicit resources and GPUs, the first GPU profile (its pool has
+    the GPUs and its tolerations admit the pods); otherwise the default profile.
+    """
+    if compute.profile is not None:
+        return compute.profile
+    if compute.resources is not None and compute.gpus_per_worker:
+        return next((name for name, p in profiles.items() if p.gpus > 0), None)
+    return default_profile
 
 
 class ComputeProfile(ApiModel):

@@ -46,9 +46,9 @@ class Split(ApiModel):
 
     rules = (
         Rule(
-            cel="self.validation + self.test < 1.0",
-            message="validation + test must be less than 1, leaving rows to train on",
-            holds=lambda s: s.validation + s.test < 1.0,
+            cel="self.validation + self.test <= 0.9",
+            message="validation + test must be at most 0.9, leaving at least 10% to train on",
+            holds=lambda s: s.validation + s.test <= 0.9,
             field=".test",
         ),
     )

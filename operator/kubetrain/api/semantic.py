@@ -22,7 +22,7 @@ from kubetrain.api.catalogue import (
     TRAINING_HYPERPARAMETERS,
     Hyperparameter,
 )
-from kubetrain.api.compute import ComputeProfile
+from kubetrain.api.compute import ComputeProfile, placement_profile
 from kubetrain.api.enums import DomainType, Scheduler, SearchAlgorithm
 from kubetrain.api.job import TrainingJob, TrainingJobSpec
 from kubetrain.api.tuning import SearchDomain
@@ -187,10 +187,15 @@ def scheduler_has_epochs(spec: TrainingJobSpec, _: Context) -> Iterator[FieldErr
 def profile_exists(spec: TrainingJobSpec, context: Context) -> Iterator[FieldError]:
     """The compute profile exists (or the operator has a default), and has the GPUs asked for."""
     compute = spec.compute
-    if compute.resources is not None:
-        return
-    name = compute.profile or context.default_profile
+    name = placement_profile(compute, context.profiles, context.default_profile)
     known = ", ".join(sorted(context.profiles)) or "none"
+    if compute.resources is not None:
+        if compute.gpus_per_worker and name is None:
+            yield FieldError(
+                "spec.compute.gpusPerWorker",
+                f"no compute profile offers GPUs to place the pods on; profiles: {known}",
+            )
+        return
     if name is None:
         yield FieldError(
             "spec.compute.profile",

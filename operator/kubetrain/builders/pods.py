@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrain.api import TrainingJobSpec
+from kubetrain.api.compute import placement_profile
 from kubetrain.api.contract import (
     SCRATCH,
     SPEC_MOUNT,
@@ -44,11 +45,10 @@ def placement(spec: TrainingJobSpec, config: OperatorConfig) -> Placement:
     """Resolve the compute profile (or explicit resources) of a semantically valid spec."""
     compute = spec.compute
     profiles = config.profile_map()
-    profile = profiles[compute.profile or config.default_profile]
+    name = placement_profile(compute, profiles, config.default_profile)
+    profile = profiles[name or config.default_profile]
     if compute.resources is not None:
         cpu, memory = str(compute.resources.cpu), str(compute.resources.memory)
-        if compute.profile is None:
-            profile = profiles[config.default_profile]
     else:
         cpu, memory = str(profile.resources.cpu), str(profile.resources.memory)
     gpus = compute.gpus_per_worker if compute.gpus_per_worker is not None else profile.gpus

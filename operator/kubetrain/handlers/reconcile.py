@@ -41,7 +41,10 @@ def _policy(raw_spec: dict[str, Any], config: OperatorConfig) -> Policy:
     run = raw_spec.get("runPolicy") or {}
     compute = raw_spec.get("compute") or {}
     profiles = config.profile_map()
-    profile = profiles.get(compute.get("profile") or config.default_profile)
+    gpu_resources = compute.get("resources") and compute.get("gpusPerWorker")
+    gpu_profile = next((n for n, p in profiles.items() if p.gpus > 0), None)
+    named = compute.get("profile") or (gpu_profile if gpu_resources else None)
+    profile = profiles.get(named or config.default_profile)
     cpus = 1.0
     gpus = compute.get("gpusPerWorker")
     if profile is not None:

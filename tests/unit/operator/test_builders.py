@@ -143,3 +143,18 @@ def test_every_example_builds_restricted_pods(example: str) -> None:
     spec = job(example).spec
     for pod in pods.attempt_pods(REF, spec, 1, CONFIG):
         restricted(pod)
+
+
+def test_gpus_with_explicit_resources_land_on_the_gpu_pool_with_its_toleration() -> None:
+    spec = job(
+        "multi-worker.yaml",
+        compute={"resources": {"cpu": "2", "memory": "8Gi"}, "gpusPerWorker": 1, "workers": 2},
+    ).spec
+    for pod in pods.attempt_pods(REF, spec, 1, CONFIG):
+        assert pod["spec"]["nodeSelector"] == {"kubetrain.io/pool": "gpu"}
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+            "spec"
+        ]["tolerations"]
+        resources = pod["spec"]["containers"][0]["resources"]
+        assert resources["limits"]["nvidia.com/gpu"] == "1"
+        assert resources["requests"]["cpu"] == "2"
