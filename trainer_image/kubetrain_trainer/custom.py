@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubetrain.api.contract import METRICS_LINE_PREFIX, Env, Files
+from kubetrain.api.contract import ENV_PREFIX, METRICS_LINE_PREFIX, Env, Files
 from kubetrain_trainer import artifacts, report
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError, UserCodeError
@@ -64,9 +64,28 @@ def command_env(config: JobConfig, context: RunContext, workdir: Path) -> dict[s
     }
     if config.custom and config.custom.epochs:
         env[Env.EPOCHS] = str(config.custom.epochs)
+    env = {k: v for k, v in env.items() if v}
     if context.ray_address:
         env[Env.RAY_ADDRESS] = context.ray_address
-    return {k: v for k, v in env.items() if v}
+        env[Env.RAY_JOB_CONFIG] = _ray_job_config(env, config)
+    return env
+
+
+LOCAL_TO_THE_DRIVER = (Env.OUTPUT_DIR, Env.METRICS_FILE)
+"""Paths on the driver's pod: Ray tasks elsewhere report on stdout and write no output dir."""
+
+
+def _ray_job_config(env: dict[str, str], config: JobConfig) -> str:
+    """The job's environment for the user's Ray tasks and actors on every pod of the cluster.
+
+    Credentials stay out (Ray keeps the runtime env in its GCS): every pod already has them
+    from the job's Secret.
+    """
+    shared = {
+        k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and k not in LOCAL_TO_THE_DRIVER
+    }
+    shared.update(config.custom.env if config.custom else {})
+    return json.dumps({"runtime_env": {"env_vars": shared}})
 
 
 STDERR_LINES = 5

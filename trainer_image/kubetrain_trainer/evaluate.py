@@ -26,9 +26,6 @@ LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape", "loss", "val_loss", "l
 
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse", "forecasting": "mae"}
 
-OVERFIT_GAP = 0.10  # accuracy/F1/R² points between train and validation
-OVERFIT_RATIO = 1.5  # error metrics: validation error / train error
-
 
 def metric_names(task: str) -> tuple[str, ...]:
     return {
@@ -156,6 +153,8 @@ class ObjectiveCheck:
     passed: bool | None  # None: no threshold declared
 
     def sentence(self) -> str:
+        if self.value is None:
+            return f"{self.metric}: no value was computed (no verdict)"
         if self.threshold is None:
             return f"{self.metric} = {_fmt(self.value)} (no threshold declared)"
         op = ">=" if self.direction == "maximize" else "<="
@@ -190,6 +189,8 @@ class Evaluation:
     cross_validation: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     classes: list[str] | None = None
+    health: list[dict[str, str]] = field(default_factory=list)
+    """Training-health findings ({reason, message}); see `health`."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -207,6 +208,7 @@ class Evaluation:
             },
             "warnings": self.warnings,
             "classes": self.classes,
+            "health": self.health,
         }
 
 
@@ -221,50 +223,6 @@ def cross_validation_summary(per_fold: list[dict[str, Any]], task: str) -> dict[
                 "folds": [float(v) for v in values],
             }
     return out
-
-
-def training_warnings(
-    history: list[dict[str, Any]],
-    train: dict[str, Any],
-    validation: dict[str, Any] | None,
-    objective: Objective,
-) -> list[str]:
-    """Overfitting, NaN or exploding loss, vanishing gradients, in plain words."""
-    warnings: list[str] = []
-    losses = [h.get("train_loss") for h in history]
-    bad = next((h["epoch"] for h in history if not _is_finite(h.get("train_loss"))), None)
-    if bad is not None:
-        warnings.append(
-            f"the training loss became NaN or infinite at epoch {bad}; training stopped there. "
-            "Lower the learning rate or check the data for extreme values."
-        )
-    finite = [float(v) for v in losses if v is not None and _is_finite(v)]
-    if len(finite) >= 2 and finite[0] > 0 and max(finite[1:]) > 100 * finite[0]:
-        warnings.append(
-            f"the training loss exploded (from {finite[0]:.3g} to {max(finite):.3g}); "
-            "lower the learning rate or add gradient clipping."
-        )
-    norms = [float(h["grad_norm"]) for h in history if _is_finite(h.get("grad_norm"))]
-    if norms and max(norms[-3:]) < 1e-6:
-        warnings.append(
-            f"gradients vanished (norm {max(norms[-3:]):.1e} in the last epochs); the network "
-            "stopped learning. Try a higher learning rate, another activation or fewer layers."
-        )
-    if validation is not None:
-        metric = objective.metric
-        tr, va = train.get(metric), validation.get(metric)
-        if tr is not None and va is not None:
-            if objective.direction == "maximize" and tr - va > OVERFIT_GAP:
-                warnings.append(
-                    f"possible overfitting: {metric} is {tr:.3f} on training data but "
-                    f"{va:.3f} on validation data; add regularisation or more data."
-                )
-            elif objective.direction == "minimize" and tr > 0 and va / tr > OVERFIT_RATIO:
-                warnings.append(
-                    f"possible overfitting: {metric} is {tr:.4g} on training data but "
-                    f"{va:.4g} on validation data; add regularisation or more data."
-                )
-    return warnings
 
 
 def _is_finite(value: Any) -> bool:

@@ -84,7 +84,7 @@ def report(
     line = json.dumps(record)
     print(line, flush=True)
     path = _env(Env.METRICS_FILE)
-    if path:
+    if path and Path(path).parent.is_dir():  # on the driver's pod; elsewhere stdout reaches it
         with open(path, "a") as fh:
             fh.write(line + "\n")
 

@@ -16,7 +16,8 @@ credentials it hands to the pod, reads `progress.json` when it reconciles and co
 Fields (camelCase, all optional except `stage` and `time`), shaped after the API's
 `status.progress` and `status.bestMetric`: stage (data, preparation, tuning, training,
 evaluation, artifacts, done), completed, total, unit (epochs | trials | folds), summary
-("7/10 epochs"), percent, bestMetric {name, value}, message, attempt.
+("7/10 epochs"), percent, bestMetric {name, value}, message, attempt, health [{reason,
+message}]: the file is `kubetrain.api.contract.ProgressFile`.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class ProgressReporter:
         unit: str | None = None,
         best: tuple[str, float | None] | None = None,
         message: str | None = None,
+        health: list[dict[str, str]] | None = None,
         force: bool = False,
     ) -> None:
         changed_stage = stage is not None and stage != self.state.get("stage")
@@ -83,6 +85,8 @@ class ProgressReporter:
                            ("message", message)):  # fmt: skip
             if value is not None:
                 self.state[key] = value
+        if health:
+            self.state["health"] = health
         if best is not None and best[1] is not None:
             self.state["bestMetric"] = {"name": best[0], "value": round(float(best[1]), 6)}
         if self.state.get("total"):

@@ -26,6 +26,7 @@ import numpy as np
 from kubetrain.api.contract import Env
 from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError
+from kubetrain_trainer.health import live_findings, saturation
 from kubetrain_trainer.models import NetworkDef, make_network
 from kubetrain_trainer.prepare import Arrays
 from kubetrain_trainer.progress import ProgressReporter
@@ -278,6 +279,8 @@ def fit_network(
             )
             record["val_loss"] = val_loss
         record["seconds"] = time.monotonic() - started
+        if count:
+            record["saturated"] = saturation(net, xb)
         history.append(record)
 
         if not math.isfinite(train_loss):
@@ -299,6 +302,7 @@ def fit_network(
                     "training", completed=epoch, total=spec.epochs, unit="epochs",
                     best=("val_loss" if eval_set is not None else "train_loss",
                           best_loss if math.isfinite(best_loss) else None),
+                    health=live_findings(history),
                 )  # fmt: skip
             if hooks.checkpoints is not None:
                 hooks.checkpoints.maybe_save(lambda e=epoch: snapshot(e), epoch)

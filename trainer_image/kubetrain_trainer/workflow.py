@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from kubetrain.api.contract import Files
-from kubetrain_trainer import artifacts, report
+from kubetrain_trainer import artifacts, health, report
 from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.data import LoadedData, load
@@ -29,7 +29,6 @@ from kubetrain_trainer.evaluate import (
     check_objective,
     cross_validation_summary,
     score,
-    training_warnings,
 )
 from kubetrain_trainer.prepare import Arrays, PreparedData, prepare
 from kubetrain_trainer.progress import ProgressReporter
@@ -378,8 +377,9 @@ def _evaluate(
         test_metrics, plot_data = {}, val_plot
         held_out = val_metrics
     objective = check_objective(held_out, config.objective)
-    warnings = training_warnings(trained.history, train_metrics, val_metrics, config.objective)
-    if trained.diverged and not any("NaN" in w for w in warnings):
+    findings = _health(config, prepared, trained, (train_metrics, val_metrics), objective.value)
+    warnings = [f["message"] for f in findings]
+    if trained.diverged and not any(f["reason"] == health.NON_FINITE_LOSS for f in findings):
         warnings.append("training diverged (non-finite loss).")
     classes = [str(c) for c in model.preprocessor.classes] if model.preprocessor.classes else None
     evaluation = Evaluation(
@@ -391,8 +391,29 @@ def _evaluate(
         cross_validation=cv,
         warnings=warnings,
         classes=classes,
+        health=findings,
     )
     return evaluation, plot_data
+
+
+def _health(
+    config: JobConfig,
+    prepared: PreparedData,
+    trained: TrainResult,
+    scores: tuple[dict[str, Any], dict[str, Any] | None],
+    value: float | None,
+) -> list[dict[str, str]]:
+    """Training-health findings: the loss history, overfitting, and underfitting against the
+    naive prediction on the same held-out rows (forecasting has its own baselines)."""
+    metric, maximize = config.objective.metric, config.objective.direction == "maximize"
+    found = health.live_findings(trained.history)
+    found += health.overfitting(scores[0], scores[1], metric, maximize)
+    held = prepared.test if prepared.test is not None else prepared.validation
+    if held is not None and config.base_task in ("classification", "regression"):
+        classes = len(prepared.preprocessor.classes or [])
+        naive, what = health.naive_scores(config.base_task, prepared.train.y, held.y, classes)
+        found += health.underfitting(value, naive.get(metric), metric, maximize, what)
+    return found
 
 
 def _plots(

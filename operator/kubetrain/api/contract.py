@@ -22,6 +22,8 @@ from typing import Annotated, Any, Final, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+ENV_PREFIX: Final = "KUBETRAIN_"
+
 
 class Env:
     """Environment variables of trainer containers (and of the user's command).
@@ -59,6 +61,8 @@ class Env:
     AWS_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
     AWS_REGION: Final = "AWS_REGION"
     RAY_ADDRESS: Final = "RAY_ADDRESS"
+    RAY_JOB_CONFIG: Final = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+    """Ray's job config for a driver: the user's Ray tasks on every pod get the job's env."""
 
 
 SPEC_MOUNT = "/etc/kubetrain"

@@ -20,6 +20,9 @@ from typing import Any
 
 import typer
 
+from kubetrain.reports import report_from
+from kubetrain.state import verdict
+
 RUN_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "kubetrain"
 RUN_BUCKET = "kubetrain-run"
 
@@ -172,9 +175,13 @@ def _summary(result: Any, report_path: str) -> None:
             )
         table.add_row(*row)
     console.print(table)
-    objective = evaluation.objective
-    style = "green" if objective.passed else ("red" if objective.passed is False else "")
-    console.print(f"Objective: [{style or 'default'}]{objective.sentence()}[/]")
+    # The operator's rule, so that `kubetrain run` and the cluster give the same verdict.
+    result_verdict = verdict(report_from(None, evaluation.to_json(), None, final=True))
+    style = {"True": "green", "False": "red"}.get(result_verdict.status, "yellow")
+    console.print(
+        f"Verdict: [{style}]{result_verdict.status}[/] ({result_verdict.reason}): "
+        f"{result_verdict.message}"
+    )
     for warning in evaluation.warnings:
         console.print(f"[yellow]Warning:[/] {warning}")
     console.print(f"Artifacts: {result.artifact_uri}")

@@ -96,8 +96,10 @@ class LocalNode(_Model):
 
     name: str = "local"
     pool: str = "local"
-    cpu: str = Field(default_factory=lambda: str(os.cpu_count() or 2))
-    memory: str = "16Gi"
+    cpu: str = Field(default_factory=lambda: str(max(16, os.cpu_count() or 2)))
+    """Advertised capacity. Pods are processes sharing this machine's real cores (limits are
+    not enforced), so the default admits a few multi-worker jobs even on a 2-core machine."""
+    memory: str = "32Gi"
     max_pods: int = 50
     pod_ip_block: int = Field(0, ge=0, le=254)
     """Pod IPs are 127.0.<block>.x: two dev clusters on one machine each take their own block."""

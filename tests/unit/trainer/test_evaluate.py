@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from kubetrain_trainer import health
 from kubetrain_trainer.evaluate import (
     Objective,
     check_objective,
     cross_validation_summary,
     score,
-    training_warnings,
 )
 
 
@@ -51,15 +51,60 @@ def test_cross_validation_mean_and_std():
     }  # fmt: skip
 
 
-def test_warnings_for_overfitting_nan_exploding_and_vanishing():
-    acc = Objective("accuracy", "maximize")
-    assert "overfitting" in training_warnings([], {"accuracy": 1.0}, {"accuracy": 0.7}, acc)[0]
-    assert training_warnings([], {"accuracy": 0.95}, {"accuracy": 0.93}, acc) == []
+def reasons(found: list[dict[str, str]]) -> list[str]:
+    return [f["reason"] for f in found]
+
+
+def test_findings_for_overfitting_nan_exploding_and_vanishing():
+    assert reasons(health.overfitting({"accuracy": 1.0}, {"accuracy": 0.7}, "accuracy", True)) == [
+        "Overfitting"
+    ]
+    assert health.overfitting({"accuracy": 0.95}, {"accuracy": 0.93}, "accuracy", True) == []
     nan = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": float("nan")}]
-    assert "NaN" in training_warnings(nan, {}, None, acc)[0]
+    assert "NaN" in health.live_findings(nan)[0]["message"]
     boom = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 500.0}]
-    assert "exploded" in training_warnings(boom, {}, None, acc)[0]
+    assert reasons(health.live_findings(boom)) == ["ExplodingLoss"]
     flat = [{"epoch": e, "train_loss": 0.7, "grad_norm": 1e-9} for e in range(1, 5)]
-    assert "vanished" in training_warnings(flat, {}, None, acc)[0]
-    rmse = Objective("rmse", "minimize")
-    assert "overfitting" in training_warnings([], {"rmse": 1.0}, {"rmse": 2.0}, rmse)[0]
+    assert reasons(health.live_findings(flat)) == ["VanishingGradients"]
+    assert reasons(health.overfitting({"rmse": 1.0}, {"rmse": 2.0}, "rmse", False)) == [
+        "Overfitting"
+    ]
+
+
+def test_saturated_activations_are_found_from_the_history():
+    pinned = [{"epoch": e, "train_loss": 0.5, "saturated": 0.8} for e in (1, 2)]
+    assert reasons(health.live_findings(pinned)) == ["SaturatedActivations"]
+    assert health.live_findings([{"epoch": 1, "train_loss": 0.5, "saturated": 0.1}]) == []
+
+
+def test_saturation_counts_dead_relus_and_pinned_tanh_units():
+    import torch
+    from torch import nn
+
+    dead = nn.Sequential(nn.Linear(2, 4), nn.ReLU())
+    with torch.no_grad():
+        dead[0].weight.zero_()
+        dead[0].bias.copy_(torch.tensor([-1.0, -1.0, -1.0, 1.0]))
+    assert health.saturation(dead, torch.randn(8, 2)) == pytest.approx(0.75)
+    pinned = nn.Sequential(nn.Linear(2, 2), nn.Tanh())
+    with torch.no_grad():
+        pinned[0].weight.zero_()
+        pinned[0].bias.copy_(torch.tensor([10.0, 0.0]))
+    assert health.saturation(pinned, torch.randn(8, 2)) == pytest.approx(0.5)
+    assert health.saturation(nn.Linear(2, 2), torch.randn(3, 2)) is None
+
+
+def test_underfitting_against_the_naive_prediction():
+    y_train = np.array([0, 0, 0, 1])
+    y_test = np.array([0, 0, 1, 0])
+    naive, what = health.naive_scores("classification", y_train, y_test, 2)
+    assert naive["accuracy"] == skm.accuracy_score(y_test, [0, 0, 0, 0])
+    assert naive["roc-auc"] == pytest.approx(0.5)
+    assert what == "always the most frequent class"
+    assert reasons(health.underfitting(0.75, naive["accuracy"], "accuracy", True, what)) == [
+        "Underfitting"
+    ]
+    assert health.underfitting(0.9, naive["accuracy"], "accuracy", True, what) == []
+    regression, _ = health.naive_scores("regression", np.array([1.0, 3.0]), np.array([2.0, 4.0]), 0)
+    assert regression["mae"] == pytest.approx(1.0)
+    assert health.underfitting(1.0, regression["mae"], "mae", False, "mean") != []

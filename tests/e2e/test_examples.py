@@ -1,0 +1,186 @@
+"""Every example in examples/ trained in the dev cluster, its "Expect:" line asserted.
+
+The CPU examples all run at once on the `local` node under one operator (the examples'
+profiles are mapped to `local`; workers and resources stay as written); the GPU example goes to
+the kwok `gpu` pool, whose nodes do not run containers, so there its placement is checked.
+Each example's comment says what a user sees; this module reads that line and asserts it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.conftest import DevCluster
+from tests.integration.operator_harness import ROOT, Harness, wait_for
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+GPU_EXAMPLES = {"gpu.yaml"}
+CPU_EXAMPLES = [p.name for p in EXAMPLES if p.name not in GPU_EXAMPLES]
+TIMEOUT_SECONDS = 1500
+
+
+@dataclass(frozen=True)
+class Expect:
+    """An example's "Expect:" comment, parsed."""
+
+    phase: str | None = None
+    verdict: str | None = None  # "true", "false" or "unknown"
+    metric: str | None = None
+    threshold: float | None = None
+    progress: str | None = None
+    pool: str | None = None
+    artifacts: tuple[str, ...] = ()
+
+
+def expect_line(path: Path) -> str:
+    """The "Expect:" comment of an example, its continuation lines joined."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# Expect:"))
+    text = [lines[start].removeprefix("# Expect:").strip()]
+    for line in lines[start + 1 :]:
+        if not line.startswith("# ") or ":" in line.split()[1]:
+            break
+        text.append(line.removeprefix("# ").strip())
+    return " ".join(text)
+
+
+def parse_expect(text: str) -> Expect:
+    phase = re.search(r"\bphase (\w+)", text)
+    verdict = re.search(r"\bsuccessCriteriaMet (true|false|unknown)\b", text)
+    threshold = re.search(r"\(([\w-]+) (?:>=|<=) ([\d.]+)", text)
+    progress = re.search(r'\bprogress "([^"]+)"', text)
+    pool = re.search(r"\bplaced on the `?([\w-]+)`? pool", text)
+    artifacts = re.search(r"\bartifacts ([\w/-]+(?:\.\w+)?(?:, [\w/-]+(?:\.\w+)?)*)", text)
+    return Expect(
+        phase=phase.group(1) if phase else None,
+        verdict=verdict.group(1) if verdict else None,
+        metric=threshold.group(1) if threshold else None,
+        threshold=float(threshold.group(2).rstrip(".")) if threshold else None,
+        progress=progress.group(1) if progress else None,
+        pool=pool.group(1) if pool else None,
+        artifacts=tuple(a.strip() for a in artifacts.group(1).split(",")) if artifacts else (),
+    )
+
+
+def test_every_example_has_an_expect_line_that_says_something() -> None:
+    for path in EXAMPLES:
+        expect = parse_expect(expect_line(path))
+        assert expect.phase or expect.pool, f"{path.name}: {expect_line(path)!r}"
+
+
+def _manifest(name: str) -> dict[str, Any]:
+    manifest = yaml.safe_load((ROOT / "examples" / name).read_text())
+    compute = manifest["spec"].get("compute") or {}
+    if name not in GPU_EXAMPLES and "profile" in compute:
+        compute["profile"] = "local"  # the dev cluster's node whose pods really run
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def trained(
+    dev_cluster: DevCluster, crd_installed: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    """One namespace, one operator, every example applied; waits until the CPU ones end."""
+    namespace = f"examples-{int(time.time())}"
+    dev_cluster.kubectl("create", "namespace", namespace)
+    dev_cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    secret = json.loads(
+        dev_cluster.kubectl(
+            "get", "secret", dev_cluster.s3.secret_name, "-n", "default", "-o", "json"
+        ).stdout
+    )
+    secret["metadata"] = {"name": dev_cluster.s3.secret_name, "namespace": namespace}
+    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    harness = Harness(dev_cluster, namespace, tmp_path_factory.mktemp("examples"))
+    harness.operator()
+    for path in EXAMPLES:
+        harness.apply(_manifest(path.name))
+    names = {name: _manifest(name)["metadata"]["name"] for name in CPU_EXAMPLES}
+    try:
+        wait_for(
+            lambda: all(
+                harness.status(job).get("phase") in ("Succeeded", "Failed")
+                for job in names.values()
+            ),
+            TIMEOUT_SECONDS,
+            "every CPU example to finish",
+        )
+        yield harness
+    finally:
+        harness.stop_all()
+        dev_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _files(h: Harness, uri: str) -> set[str]:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    listing = h.cluster.s3.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return {o["Key"][len(prefix) :] for o in listing.get("Contents", [])}
+
+
+def _explain(h: Harness, job: str) -> str:
+    status = h.status(job)
+    logs = "\n".join(
+        f"--- {p['metadata']['name']} ({p['status'].get('phase')})\n"
+        + h.cluster.kubectl(
+            "logs", p["metadata"]["name"], "-n", h.namespace, "--tail=20", check=False
+        ).stdout
+        for p in h.pods(job)
+    )
+    return f"{status.get('message')}\n{json.dumps(status.get('conditions'), indent=1)}\n{logs}"
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in status.get("conditions", []) if c["type"] == kind)
+
+
+@pytest.mark.parametrize("example", CPU_EXAMPLES)
+def test_example_trains_in_the_cluster_as_its_expect_line_says(
+    trained: Harness, example: str
+) -> None:
+    expect = parse_expect(expect_line(ROOT / "examples" / example))
+    job = _manifest(example)["metadata"]["name"]
+    status = trained.status(job)
+    assert status.get("phase") == expect.phase, _explain(trained, job)
+    verdict = _condition(status, "SuccessCriteriaMet")
+    assert verdict["status"].lower() == expect.verdict, verdict
+    if expect.verdict in ("true", "false"):
+        assert status["successCriteriaMet"] is (expect.verdict == "true")
+    else:
+        assert "successCriteriaMet" not in status
+    if expect.metric is not None:
+        assert status["bestMetric"]["name"] == expect.metric
+        assert f"threshold {'>=' if '>=' in verdict['message'] else '<='} " in verdict["message"]
+        assert f"{expect.threshold:g}" in verdict["message"]
+    if expect.progress is not None:
+        assert status["progress"]["summary"] == expect.progress
+    files = _files(trained, status["artifactUri"])
+    assert {"metrics.json", "metadata.json", "spec.json", "report.html"} <= files, files
+    for artifact in expect.artifacts:
+        assert artifact in files, files
+    row = trained.cluster.kubectl("get", "tj", job, "-n", trained.namespace).stdout.splitlines()
+    assert row[0].split()[:5] == ["NAME", "PHASE", "PROGRESS", "BEST", "ATTEMPT"]
+    assert expect.phase in row[1]
+    if expect.progress is not None:
+        assert expect.progress.split()[0] in row[1]
+
+
+def test_the_gpu_example_is_placed_on_the_gpu_pool(trained: Harness) -> None:
+    expect = parse_expect(expect_line(ROOT / "examples" / "gpu.yaml"))
+    job = _manifest("gpu.yaml")["metadata"]["name"]
+    wait_for(lambda: trained.status(job).get("phase") == expect.phase, 60, "the GPU job to run")
+    [pod] = trained.pods(job)
+    node = trained.cluster.kubectl("get", "node", pod["spec"]["nodeName"], "-o", "json").stdout
+    assert json.loads(node)["metadata"]["labels"]["kubetrain.io/pool"] == expect.pool
+    limits = pod["spec"]["containers"][0]["resources"]["limits"]
+    assert limits["nvidia.com/gpu"] == "1"
+    assert _condition(trained.status(job), "Scheduled")["status"] == "True"
