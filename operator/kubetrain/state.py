@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubetrain.api import Phase
-from kubetrain.api.contract import ObjectiveResult, permanent_failure
+from kubetrain.api.contract import Files, ObjectiveResult, permanent_failure
 from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER
 from kubetrain.observe import IMAGE_PULL_REASONS, PodView, parse_time
 
@@ -120,7 +120,7 @@ def verdict(report: TrainerReport | None) -> Verdict:
     objective = report.objective
     if objective is None:
         what = "is not valid" if report.metrics_invalid else "was not written"
-        return Verdict("Unknown", NO_METRICS, f"the attempt's metrics.json {what}: no verdict")
+        return Verdict("Unknown", NO_METRICS, f"the attempt's {Files.METRICS} {what}: no verdict")
     if objective.value is None:
         return Verdict(
             "Unknown", NO_METRICS, f"no value of {objective.metric} was reported: no verdict"

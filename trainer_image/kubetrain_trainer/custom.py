@@ -56,7 +56,7 @@ def command_env(config: JobConfig, context: RunContext, workdir: Path) -> dict[s
         Env.ARTIFACT_URI: attempt.uri,
         Env.CHECKPOINT_URI: attempt.child(Files.CHECKPOINTS).uri,
         Env.JOB_URI: context.job_storage.uri,
-        Env.METRICS_FILE: str(workdir / "metrics.jsonl"),
+        Env.METRICS_FILE: str(workdir / "reports.jsonl"),
         Env.JOB_NAME: context.job,
         Env.NAMESPACE: context.namespace,
         Env.ATTEMPT: context.attempt,

@@ -46,6 +46,16 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def target() -> str:
+    """The column to predict (spec.problem.target)."""
+    return _env(Env.TARGET) or "target"
+
+
+def task() -> str:
+    """The task (spec.problem.task): classification, regression, forecasting, ..."""
+    return _env(Env.TASK) or "classification"
+
+
 def epochs(default: int) -> int:
     value = _env(Env.EPOCHS)
     return int(value) if value else default
@@ -132,4 +142,13 @@ def latest_checkpoint(dest: str | Path | None = None) -> tuple[int, Path] | None
     return best[0], target
 
 
-__all__ = ["epochs", "latest_checkpoint", "load_data", "output_dir", "report", "save_checkpoint"]
+__all__ = [
+    "epochs",
+    "latest_checkpoint",
+    "load_data",
+    "output_dir",
+    "report",
+    "save_checkpoint",
+    "target",
+    "task",
+]

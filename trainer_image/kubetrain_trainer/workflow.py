@@ -318,7 +318,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     return JobResult(
         evaluation=evaluation,
         artifact_uri=out.uri,
-        report_uri=f"{out.uri}/report.html",
+        report_uri=f"{out.uri}/{Files.REPORT}",
         metadata=metadata,
         files=files,
     )

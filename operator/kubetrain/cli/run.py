@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 
+from kubetrain.api.contract import Files
 from kubetrain.reports import report_from
 from kubetrain.state import verdict
 
@@ -257,8 +258,8 @@ def run(
         if output is None:
             local = RUN_STATE / "run" / "reports" / context.namespace / context.job / attempt
             local.mkdir(parents=True, exist_ok=True)
-            context.attempt_storage.download_file("report.html", local / "report.html")
-            report_path = f"{local / 'report.html'} (copied from {result.report_uri})"
+            context.attempt_storage.download_file(Files.REPORT, local / Files.REPORT)
+            report_path = f"{local / Files.REPORT} (copied from {result.report_uri})"
         _summary(result, report_path)
     except TrainerError as exc:
         raise _fail(exc.message, int(exc.exit_code)) from None

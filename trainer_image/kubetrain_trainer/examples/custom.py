@@ -32,7 +32,7 @@ def main() -> None:
     from sklearn.preprocessing import StandardScaler
 
     frame = helper.load_data()
-    target = os.environ.get("KUBETRAIN_TARGET", "target")
+    target = helper.target()
     x, y = frame.drop(columns=[target]).to_numpy(), frame[target].to_numpy()
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0)
 
