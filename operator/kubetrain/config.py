@@ -85,6 +85,11 @@ class OperatorConfig(_Model):
     termination_grace_seconds: Annotated[int, Field(ge=1)] = 60
     """Time a trainer gets after SIGTERM to write its checkpoint."""
     ray_port: int = 6379
+    ray_port_spread: Annotated[int, Field(ge=0, le=20000)] = 0
+    """0 on a real cluster (every pod has its own network). Where pods share one network, as
+    on the dev cluster's local node, each Ray cluster's ports are shifted by a number below
+    this, derived from the job and attempt, so that concurrent jobs do not collide (the
+    dashboard then takes rayPort + rayPortSpread + the same shift)."""
 
     @model_validator(mode="after")
     def _default_profile_exists(self) -> Self:

@@ -129,6 +129,7 @@ class Harness:
                     "gangTimeoutSeconds": 20,
                     "progressIntervalSeconds": 2,
                     "terminationGraceSeconds": 20,
+                    "rayPortSpread": 1000,
                     "artifactStore": {
                         "uri": f"s3://{cluster.s3.bucket}",
                         "endpoint": cluster.s3.endpoint,

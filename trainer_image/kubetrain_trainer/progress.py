@@ -31,6 +31,7 @@ from kubetrain.api.contract import Files
 from kubetrain_trainer.storage import Storage
 
 PROGRESS_FILE = Files.PROGRESS
+HEADLINE_FIELDS = ("completed", "total", "unit", "summary", "percent")
 STAGES = (
     "starting",
     "data",
@@ -60,6 +61,7 @@ class ProgressReporter:
         self.echo = echo
         self.state: dict[str, Any] = {"stage": "starting"}
         self._last_write = 0.0
+        self._headline: dict[str, dict[str, Any]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -81,6 +83,9 @@ class ProgressReporter:
         changed_stage = stage is not None and stage != self.state.get("stage")
         if changed_stage:
             self.state = {"stage": stage}  # a new stage starts with a clean slate of counters
+            if stage == "done":  # the job's headline: its trials if it tuned, else its epochs
+                headline = self._headline.get("tuning") or self._headline.get("training")
+                self.state.update(headline or {})
         for key, value in (("completed", completed), ("total", total), ("unit", unit),
                            ("message", message)):  # fmt: skip
             if value is not None:
@@ -93,6 +98,10 @@ class ProgressReporter:
             done, of = self.state.get("completed", 0), self.state["total"]
             self.state["percent"] = round(100 * done / of, 1)
             self.state["summary"] = f"{done}/{of} {self.state.get('unit', '')}".strip()
+        if self.state.get("total") and self.state["stage"] in ("tuning", "training"):
+            self._headline[self.state["stage"]] = {
+                k: self.state[k] for k in HEADLINE_FIELDS if k in self.state
+            }
         self.state["time"] = round(time.time(), 3)
         if self.attempt:
             self.state["attempt"] = self.attempt

@@ -9,7 +9,7 @@ from typing import Any
 from kubetrain.api.contract import SPEC_FILE
 from kubetrain.builders import naming
 from kubetrain.builders.naming import ROLE_HEAD, JobRef
-from kubetrain.builders.pods import RAY_DASHBOARD_PORT
+from kubetrain.builders.pods import ray_ports
 from kubetrain.config import OperatorConfig
 
 
@@ -36,6 +36,7 @@ def ray_token_secret(job: JobRef, token: str) -> dict[str, Any]:
 
 def head_service(job: JobRef, attempt: int, config: OperatorConfig) -> dict[str, Any]:
     """Headless: the Ray ports are reachable only inside the cluster, by the head's name."""
+    ports = ray_ports(job, attempt, config)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -45,8 +46,8 @@ def head_service(job: JobRef, attempt: int, config: OperatorConfig) -> dict[str,
             "publishNotReadyAddresses": True,
             "selector": naming.labels(job, attempt, ROLE_HEAD),
             "ports": [
-                {"name": "gcs", "port": config.ray_port, "targetPort": config.ray_port},
-                {"name": "dashboard", "port": RAY_DASHBOARD_PORT, "targetPort": RAY_DASHBOARD_PORT},
+                {"name": "gcs", "port": ports.gcs, "targetPort": ports.gcs},
+                {"name": "dashboard", "port": ports.dashboard, "targetPort": ports.dashboard},
             ],
         },
     }

@@ -9,6 +9,7 @@ is `kubetrain.api.contract`.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,22 @@ from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER, ROLE_WORKER, JobR
 from kubetrain.config import OperatorConfig
 
 RAY_DASHBOARD_PORT = 8265
+
+
+@dataclass(frozen=True)
+class RayPorts:
+    gcs: int
+    dashboard: int
+
+
+def ray_ports(job: JobRef, attempt: int, config: OperatorConfig) -> RayPorts:
+    """The Ray head's ports: the configured ones, shifted per attempt where pods share one
+    network (the dev cluster's local node), so that two Ray clusters never collide."""
+    if not config.ray_port_spread:
+        return RayPorts(config.ray_port, RAY_DASHBOARD_PORT)
+    spread = config.ray_port_spread
+    shift = zlib.crc32(f"{job.uid}/{attempt}".encode()) % spread
+    return RayPorts(config.ray_port + shift, config.ray_port + spread + shift)
 
 
 @dataclass(frozen=True)
@@ -141,12 +158,13 @@ def _ray_start(role: str, job: JobRef, attempt: int, p: Placement, config: Opera
         f"--node-ip-address=$POD_IP --num-cpus={_whole_cpus(p.cpu)} --num-gpus={p.gpus} "
         "--disable-usage-stats"
     )
+    ports = ray_ports(job, attempt, config)
     if role == ROLE_HEAD:
         return (
-            f"ray start --head --port={config.ray_port} --dashboard-host=$POD_IP "
-            f"--dashboard-port={RAY_DASHBOARD_PORT} {common}"
+            f"ray start --head --port={ports.gcs} --dashboard-host=$POD_IP "
+            f"--dashboard-port={ports.dashboard} {common}"
         )
-    return f"ray start --address={_head_host(job, attempt)}:{config.ray_port} {common} --block"
+    return f"ray start --address={_head_host(job, attempt)}:{ports.gcs} {common} --block"
 
 
 def _head_host(job: JobRef, attempt: int) -> str:
@@ -170,7 +188,8 @@ def _worker_script(job: JobRef, attempt: int, p: Placement, config: OperatorConf
     """
     probe = (
         'python -c "import socket; '
-        f"socket.create_connection(('{_head_host(job, attempt)}', {config.ray_port}), 2)\""
+        f"socket.create_connection(('{_head_host(job, attempt)}', "
+        f'{ray_ports(job, attempt, config).gcs}), 2)"'
         " 2>/dev/null"
     )
     return (
@@ -187,7 +206,7 @@ def _head_script(job: JobRef, attempt: int, p: Placement, config: OperatorConfig
     """Start Ray, run the driver (the positional parameters) against it, stop Ray."""
     return (
         f"{_ray_start(ROLE_HEAD, job, attempt, p, config)} || exit 1\n"
-        f'export {Env.RAY_ADDRESS}="${Env.POD_IP}:{config.ray_port}"\n'
+        f'export {Env.RAY_ADDRESS}="${Env.POD_IP}:{ray_ports(job, attempt, config).gcs}"\n'
         + _FORWARD_TERM
         + '"$@" & child=$!\n'
         + _WAIT_CHILD
@@ -256,10 +275,11 @@ def build_pod(
     if args:
         container["args"] = args
     if ray:
+        ports = ray_ports(job, attempt, config)
         container["ports"] = sorted(
             [
-                {"name": "gcs", "containerPort": config.ray_port},
-                {"name": "dashboard", "containerPort": RAY_DASHBOARD_PORT},
+                {"name": "gcs", "containerPort": ports.gcs},
+                {"name": "dashboard", "containerPort": ports.dashboard},
             ],
             key=lambda port: port["containerPort"],
         )

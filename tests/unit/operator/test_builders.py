@@ -158,3 +158,18 @@ def test_gpus_with_explicit_resources_land_on_the_gpu_pool_with_its_toleration()
         resources = pod["spec"]["containers"][0]["resources"]
         assert resources["limits"]["nvidia.com/gpu"] == "1"
         assert resources["requests"]["cpu"] == "2"
+
+
+def test_ray_ports_are_fixed_on_a_real_cluster_and_spread_on_a_shared_network() -> None:
+    spec = job("multi-worker.yaml").spec
+    head, *_ = pods.attempt_pods(REF, spec, 1, CONFIG)
+    assert "--port=6379 " in head["spec"]["containers"][0]["command"][2]
+    shared = CONFIG.model_copy(update={"ray_port_spread": 1000})
+    ports = {pods.ray_ports(JobRef("j", "ns", f"uid-{i}"), 1, shared).gcs for i in range(20)}
+    assert len(ports) > 15 and all(6379 <= p < 7379 for p in ports)
+    again = pods.ray_ports(REF, 2, shared)
+    head, worker, *_ = pods.attempt_pods(REF, spec, 2, shared)
+    assert f"--port={again.gcs} " in head["spec"]["containers"][0]["command"][2]
+    assert f":{again.gcs} " in worker["spec"]["containers"][0]["command"][2]
+    service = objects.head_service(REF, 2, shared)
+    assert {p["port"] for p in service["spec"]["ports"]} == {again.gcs, again.dashboard}
