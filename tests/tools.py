@@ -22,3 +22,14 @@ def tools_dir() -> Path:
 
 def tool(name: str) -> Path:
     return tools_dir() / name
+
+
+@functools.cache
+def k8s_dir() -> Path:
+    """The directory with helm, kubectl and the control plane, built or reused by build-k8s.sh."""
+    out = subprocess.run(
+        [str(ROOT / "hack" / "build-k8s.sh")], capture_output=True, text=True, check=False
+    )
+    if out.returncode:
+        raise RuntimeError(f"hack/build-k8s.sh failed:\n{out.stderr[-4000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
