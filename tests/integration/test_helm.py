@@ -10,6 +10,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,20 @@ def test_rendered_chart_passes_a_server_side_dry_run(
 # --- a real install ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Release:
+    ns: str
+    install_output: str
+
+
 @pytest.fixture(scope="module")
-def release(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def release(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
     """The chart installed with the dev values into a fresh namespace it also watches."""
     ns = f"kt-helm-{uuid.uuid4().hex[:6]}"
     make_namespace(cluster, ns)
     values = tmp_path_factory.mktemp("helm") / "values.yaml"
     values.write_text(yaml.safe_dump(release_values(cluster, ns)))
-    helm(
+    installed = helm(
         cluster,
         "install",
         RELEASE,
@@ -132,7 +139,7 @@ def release(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> It
         "--wait",
         "--timeout=5m",
     )
-    yield ns
+    yield Release(ns, installed.stdout)
     subprocess.run(
         [
             str(k8s_dir() / "helm"),
@@ -175,9 +182,9 @@ def phase(cluster: DevCluster, ns: str, job: str) -> str | None:
 
 
 def test_operator_runs_under_the_charts_service_account_and_trains_a_job(
-    cluster: DevCluster, release: str
+    cluster: DevCluster, release: Release
 ) -> None:
-    ns = release
+    ns = release.ns
     pod = operator_pod(cluster, ns)
     assert pod["spec"]["nodeName"] == "local"
     assert pod["spec"]["serviceAccountName"] == SA
@@ -218,10 +225,18 @@ def test_operator_runs_under_the_charts_service_account_and_trains_a_job(
     assert refused == [], refused
 
 
+def test_install_notes_tell_how_to_submit_and_watch_a_first_job(release: Release) -> None:
+    notes = release.install_output.split("NOTES:", 1)[1]
+    ns = release.ns
+    assert f"watches TrainingJobs in: {ns}." in notes
+    assert f"kubectl -n {ns} apply -f -" in notes
+    assert f"kubectl -n {ns} get tj -w" in notes
+
+
 def test_a_gitops_resync_of_a_finished_job_does_not_retrain_it(
-    cluster: DevCluster, release: str
+    cluster: DevCluster, release: Release
 ) -> None:
-    ns = release
+    ns = release.ns
     before = get(cluster, "tj", "iris-forest", "-n", ns)
     assert before["status"]["phase"] == "Succeeded"
     # Re-applied as a sync does, and once with an edited spec.
@@ -251,8 +266,10 @@ def test_a_gitops_resync_of_a_finished_job_does_not_retrain_it(
     assert {p["metadata"]["labels"]["kubetrain.io/attempt"] for p in pods} == {"1"}
 
 
-def test_kstatus_reads_the_real_succeeded_job_as_current(cluster: DevCluster, release: str) -> None:
-    obj = cluster.kubectl("get", "tj", "iris-forest", "-n", release, "-o", "yaml").stdout
+def test_kstatus_reads_the_real_succeeded_job_as_current(
+    cluster: DevCluster, release: Release
+) -> None:
+    obj = cluster.kubectl("get", "tj", "iris-forest", "-n", release.ns, "-o", "yaml").stdout
     out = subprocess.run(
         [str(tool("kstatus"))], input=obj, capture_output=True, text=True, check=True
     )
@@ -260,9 +277,9 @@ def test_kstatus_reads_the_real_succeeded_job_as_current(cluster: DevCluster, re
 
 
 def test_upgrade_with_a_changed_profile_takes_effect(
-    cluster: DevCluster, release: str, tmp_path: Path
+    cluster: DevCluster, release: Release, tmp_path: Path
 ) -> None:
-    ns = release
+    ns = release.ns
     old_pod = operator_pod(cluster, ns)["metadata"]["name"]
     dev_values = yaml.safe_load((ROOT / "helm" / "values-dev.yaml").read_text())
     profiles = dev_values["profiles"]
@@ -300,8 +317,8 @@ def test_upgrade_with_a_changed_profile_takes_effect(
     cluster.kubectl("delete", "tj", "iris-after-upgrade", "-n", ns, "--wait=false")
 
 
-def test_uninstall_leaves_only_the_crd_and_the_jobs(cluster: DevCluster, release: str) -> None:
-    ns = release
+def test_uninstall_leaves_only_the_crd_and_the_jobs(cluster: DevCluster, release: Release) -> None:
+    ns = release.ns
     helm(cluster, "uninstall", RELEASE, "-n", ns, "--wait", "--timeout=3m")
     selector = f"app.kubernetes.io/instance={RELEASE}"
     kinds = (
