@@ -26,7 +26,7 @@ SA = "kt-kubetrain"
 EXAMPLE = ROOT / "examples" / "classification-iris.yaml"
 
 
-def helm(cluster: DevCluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def helm(cluster: DevCluster, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(
         [str(k8s_dir() / "helm"), "--kubeconfig", str(cluster.kubeconfig), *args],
         capture_output=True,
@@ -125,35 +125,37 @@ def release(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> It
     make_namespace(cluster, ns)
     values = tmp_path_factory.mktemp("helm") / "values.yaml"
     values.write_text(yaml.safe_dump(release_values(cluster, ns)))
-    installed = helm(
-        cluster,
-        "install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        ns,
-        "-f",
-        str(ROOT / "helm" / "values-dev.yaml"),
-        "-f",
-        str(values),
-        "--wait",
-        "--timeout=5m",
-    )
-    yield Release(ns, installed.stdout)
-    subprocess.run(
-        [
-            str(k8s_dir() / "helm"),
-            "--kubeconfig",
-            str(cluster.kubeconfig),
-            "uninstall",
+    try:
+        installed = helm(
+            cluster,
+            "install",
             RELEASE,
+            str(CHART),
             "-n",
             ns,
-        ],
-        capture_output=True,
-        check=False,
-    )
-    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+            "-f",
+            str(ROOT / "helm" / "values-dev.yaml"),
+            "-f",
+            str(values),
+            "--wait",
+            "--timeout=5m",
+        )
+        yield Release(ns, installed.stdout)
+    finally:
+        subprocess.run(
+            [
+                str(k8s_dir() / "helm"),
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "uninstall",
+                RELEASE,
+                "-n",
+                ns,
+            ],
+            capture_output=True,
+            check=False,
+        )
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 def release_values(cluster: DevCluster, ns: str) -> dict[str, Any]:
@@ -213,7 +215,7 @@ def test_operator_runs_under_the_charts_service_account_and_trains_a_job(
     assert status["phase"] == "Succeeded", status
     assert status["successCriteriaMet"] is True
     # The operator's requests were its own: the Lease is held by its pod, and it logged no
-    # refused call other than kopf's optional cluster-wide discovery (docs/gitops.md).
+    # refused call.
     lease = get(cluster, "lease", "kubetrain-operator", "-n", ns)
     assert lease["spec"]["holderIdentity"]
     log = cluster.kubectl("logs", "-n", ns, pod["metadata"]["name"]).stdout

@@ -117,10 +117,7 @@ def test_cluster_wide_mode_has_one_cluster_role_with_the_same_rules() -> None:
     jobs, _ = needed()
     objs = render({"watch": {"clusterWide": True}})
     (cluster_role,) = find(objs, "ClusterRole")
-    crd_watch = {
-        ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")
-    }
-    assert granted(cluster_role) == jobs | crd_watch
+    assert granted(cluster_role) == jobs
     assert [r["metadata"]["namespace"] for r in find(objs, "Role")] == ["kubetrain-system"]
     (binding,) = find(objs, "ClusterRoleBinding")
     assert binding["subjects"][0]["name"] == "kt-kubetrain"
