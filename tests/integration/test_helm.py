@@ -241,8 +241,14 @@ def test_a_gitops_resync_of_a_finished_job_does_not_retrain_it(
     ns = release.ns
     before = get(cluster, "tj", "iris-forest", "-n", ns)
     assert before["status"]["phase"] == "Succeeded"
-    # Re-applied as a sync does, and once with an edited spec.
+    # Re-applied as a sync does; a changed model is refused (a started job's spec is frozen);
+    # a changed mutable field is accepted, and starts nothing either.
     cluster.kubectl("apply", "-n", ns, "-f", str(EXAMPLE))
+    edit = '{"spec": {"model": {"builtin": {"hyperparameters": {"n_estimators": 50}}}}}'
+    refused = cluster.kubectl(
+        "patch", "tj", "iris-forest", "-n", ns, "--type=merge", "-p", edit, check=False
+    )
+    assert refused.returncode and "the spec of a started job is frozen" in refused.stderr
     cluster.kubectl(
         "patch",
         "tj",
@@ -251,7 +257,7 @@ def test_a_gitops_resync_of_a_finished_job_does_not_retrain_it(
         ns,
         "--type=merge",
         "-p",
-        '{"spec": {"model": {"builtin": {"hyperparameters": {"n_estimators": 50}}}}}',
+        '{"spec": {"runPolicy": {"activeDeadlineSeconds": 7200}}}',
     )
     generation = get(cluster, "tj", "iris-forest", "-n", ns)["metadata"]["generation"]
     wait_for(

@@ -13,7 +13,8 @@ A_YEAR_LATER = NOW + dt.timedelta(days=365)
 
 
 def test_without_ttl_a_finished_job_stays_and_a_sync_never_retrains_it() -> None:
-    # A sync re-applies the manifest: same spec (generation 3) or an edited one (generation 4).
+    # A sync re-applies the manifest: unchanged (generation 3), or with a mutable field changed
+    # (generation 4; other fields of a started job are frozen by the CRD).
     for generation in (3, 4):
         d = decide(Snapshot(generation, FINISHED, Policy()), [], None, A_YEAR_LATER, 60)
         assert (d.delete_job, d.create_attempt) == (False, None)
