@@ -274,14 +274,36 @@ def test_a_gitops_resync_of_a_finished_job_does_not_retrain_it(
     assert {p["metadata"]["labels"]["kubetrain.io/attempt"] for p in pods} == {"1"}
 
 
-def test_kstatus_reads_the_real_succeeded_job_as_current(
-    cluster: DevCluster, release: Release
-) -> None:
-    obj = cluster.kubectl("get", "tj", "iris-forest", "-n", release.ns, "-o", "yaml").stdout
+def kstatus(obj: dict[str, Any]) -> str:
     out = subprocess.run(
-        [str(tool("kstatus"))], input=obj, capture_output=True, text=True, check=True
+        [str(tool("kstatus"))], input=json.dumps(obj), capture_output=True, text=True, check=True
     )
-    assert json.loads(out.stdout)["status"] == "Current"
+    return str(json.loads(out.stdout)["status"])
+
+
+def test_kstatus_reads_real_jobs(cluster: DevCluster, release: Release) -> None:
+    """Current once Succeeded; InProgress while Pending/Running; Failed once Failed."""
+    ns = release.ns
+    assert kstatus(get(cluster, "tj", "iris-forest", "-n", ns)) == "Current"
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    manifest["metadata"]["name"] = "iris-stump"
+    manifest["spec"]["model"]["builtin"]["hyperparameters"] = {"n_estimators": 1, "max_depth": 1}
+    manifest["spec"]["problem"]["objective"]["threshold"] = 0.99  # a stump cannot reach it
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest))
+    seen: dict[str, str] = {}
+
+    def finished() -> bool:
+        obj = get(cluster, "tj", "iris-stump", "-n", ns)  # one snapshot: its phase and kstatus
+        phase = obj.get("status", {}).get("phase")
+        if phase:
+            seen[phase] = kstatus(obj)
+        return phase in ("Succeeded", "Failed")
+
+    wait_for(finished, 900, "iris-stump to finish")
+    assert seen.get("Failed") == "Failed", seen
+    assert seen.get("Pending", "InProgress") == "InProgress"
+    assert seen.get("Running", "InProgress") == "InProgress"
+    assert {"Pending", "Running"} & set(seen), seen
 
 
 def test_upgrade_with_a_changed_profile_takes_effect(
