@@ -7,12 +7,14 @@ Deployment restarts it as a standby), the way controller-runtime does — never 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.server
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -114,3 +116,29 @@ class LeaderElector:
                     continue
             self.on_lost()
             return
+
+
+class _StandbyHealth(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+        self.wfile.write(b"standby: waiting for the Lease\n")
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def standby_health(port: int) -> Iterator[None]:
+    """Answer /healthz on the health port while this replica waits to lead.
+
+    A standby is alive; without this its liveness probe would fail (kopf serves /healthz only
+    once it runs) and the kubelet would restart it forever. Closed before kopf takes the port.
+    """
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), _StandbyHealth)
+    threading.Thread(target=server.serve_forever, name="standby-health", daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()

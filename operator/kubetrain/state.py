@@ -208,9 +208,25 @@ class _Builder:
             self.status["completionTime"] = iso(self.now)
 
     def finish(self) -> Decision:
+        _summarise(self)
         self.status["conditions"] = self.conditions
         self.status["observedGeneration"] = self.snap.generation
         return self.decision
+
+
+def _summarise(b: _Builder) -> None:
+    """The summary conditions GitOps tools read, from the phase (docs/gitops.md).
+
+    kstatus (Flux, kpt, cli-utils): `Reconciling` True while Pending/Running is InProgress,
+    `Stalled` True once Failed is Failed, `Ready` True once Succeeded is Current. Argo CD's
+    health check (helm/kubetrain/files/argocd-health.lua) reads the phase itself.
+    """
+    phase = b.status.get("phase") or Phase.PENDING.value
+    message = b.status.get("message") or ""
+    why = next((c["reason"] for c in b.conditions if c["type"] == FAILED), phase)
+    b.condition("Ready", phase == Phase.SUCCEEDED, phase, message)
+    b.condition("Reconciling", phase in (Phase.PENDING, Phase.RUNNING), phase, message)
+    b.condition("Stalled", phase == Phase.FAILED, why if phase == Phase.FAILED else phase, message)
 
 
 def _compute_used(b: _Builder, pods: list[PodView]) -> None:

@@ -50,7 +50,7 @@ def operator(
     from kubetrain import handlers, logs, metrics
     from kubetrain.handlers.reconcile import Reconciler
     from kubetrain.kube import Kube
-    from kubetrain.leader import LeaderElector
+    from kubetrain.leader import LeaderElector, standby_health
 
     logs.setup(log_format)
     if kubeconfig is not None:
@@ -63,7 +63,8 @@ def operator(
         api = client.ApiClient()
     metrics.serve(metrics_port)
     if leader_election:
-        LeaderElector(api, lease_namespace, lease_name).acquire()
+        with standby_health(health_port):
+            LeaderElector(api, lease_namespace, lease_name).acquire()
     handlers.install(Reconciler(Kube(api), cfg))
     kopf.run(
         standalone=True,

@@ -62,6 +62,9 @@ def _tick_forever(reconciler: Reconciler) -> None:
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     """Kopf's own bookkeeping stays out of our objects; our Events are our own."""
     settings.posting.enabled = False
+    # No cluster-wide discovery: the watched namespaces are exact names and the CRD is read
+    # once at start, so the operator needs no access to Namespaces or CRDs (helm/kubetrain RBAC).
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
