@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from kubetrain.api.contract import ObjectiveResult
 from kubetrain.observe import PodView
 from kubetrain.state import Policy, Snapshot, TrainerReport, decide
 
@@ -17,7 +18,8 @@ GENERATION = 3
 
 
 def _decide(status: dict[str, Any], pods: list[PodView], **policy: Any) -> dict[str, Any]:
-    report = TrainerReport(success_criteria_met=True, objective_sentence="accuracy = 0.95: met")
+    objective = ObjectiveResult(metric="accuracy", value=0.95, threshold=0.9)
+    report = TrainerReport(objective=objective, final=True)
     snap = Snapshot(
         generation=GENERATION,
         status=status,
