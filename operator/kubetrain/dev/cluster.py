@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kubetrain.dev import binaries, controlplane, kubeconfig, pki, pools, s3
+from kubetrain.dev import binaries, controlplane, kubeconfig, kueue, pki, pools, s3
 from kubetrain.dev.config import LOCAL_NODE_TAINT_KEY, POOL_LABEL, DevConfig
 from kubetrain.dev.config import load as load_config
 from kubetrain.dev.layout import Layout
@@ -26,8 +26,10 @@ from kubetrain.dev.processes import DevClusterError, Supervisor, terminate, wait
 
 Progress = Callable[[str], None]
 
-# Stopped in this order: the local node first (it stops its pods), the store of state last.
+# Stopped in this order: Kueue (optional) and the local node first (it stops its pods), the
+# store of state last.
 COMPONENTS = (
+    kueue.COMPONENT,
     "local-node",
     "kwok",
     "kube-scheduler",
@@ -71,7 +73,13 @@ def _clients(config: DevConfig) -> list[pki.ClientIdentity]:
         pki.KWOK,
         pki.APISERVER_KUBELET_CLIENT,
         pki.node_identity(config.local_node.name),
+        *([pki.KUEUE] if config.kueue.enabled else []),
     ]
+
+
+def _optional(config: DevConfig, sup: Supervisor, name: str) -> bool:
+    """Kueue is part of the cluster when the config enables it or it runs."""
+    return name != kueue.COMPONENT or config.kueue.enabled or sup.get(name) is not None
 
 
 def _write_kubeconfigs(config: DevConfig, layout: Layout, keys: pki.Pki) -> None:
@@ -235,6 +243,9 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
         60,
         "the default ServiceAccount",
     )
+    if config.kueue.enabled:
+        progress("Kueue: admission of queued pods, webhooks on 127.0.0.1")
+        kueue.start(binaries.kueue_dir(progress), bin_dir / "kubectl", config, layout, sup)
 
     info = ClusterInfo(
         kubeconfig=layout.kubeconfig,
@@ -289,7 +300,7 @@ def status(config: DevConfig | None = None) -> dict[str, Any]:
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     components = {}
-    for name in COMPONENTS:
+    for name in (n for n in COMPONENTS if _optional(config, sup, n)):
         tracked = sup.get(name)
         components[name] = {
             "running": tracked is not None,
