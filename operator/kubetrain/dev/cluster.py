@@ -26,10 +26,8 @@ from kubetrain.dev.processes import DevClusterError, Supervisor, terminate, wait
 
 Progress = Callable[[str], None]
 
-# Stopped in this order: Kueue (optional) and the local node first (it stops its pods), the
-# store of state last.
+# Stopped in this order: the local node first (it stops its pods), the store of state last.
 COMPONENTS = (
-    kueue.COMPONENT,
     "local-node",
     "kwok",
     "kube-scheduler",
@@ -38,6 +36,8 @@ COMPONENTS = (
     "etcd",
     s3.COMPONENT,
 )
+OPTIONAL = (kueue.COMPONENT,)
+"""Run when the config enables them; stopped before the others."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,10 @@ def _clients(config: DevConfig) -> list[pki.ClientIdentity]:
     ]
 
 
-def _optional(config: DevConfig, sup: Supervisor, name: str) -> bool:
-    """Kueue is part of the cluster when the config enables it or it runs."""
-    return name != kueue.COMPONENT or config.kueue.enabled or sup.get(name) is not None
+def _components(config: DevConfig, sup: Supervisor) -> list[str]:
+    """What makes up this cluster: Kueue too when the config enables it or it runs."""
+    kueue_on = config.kueue.enabled or sup.get(kueue.COMPONENT) is not None
+    return [*([kueue.COMPONENT] if kueue_on else []), *COMPONENTS]
 
 
 def _write_kubeconfigs(config: DevConfig, layout: Layout, keys: pki.Pki) -> None:
@@ -281,7 +282,7 @@ def down(config: DevConfig | None = None, progress: Progress = lambda _m: None) 
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     stopped = []
-    for name in COMPONENTS:
+    for name in (*OPTIONAL, *COMPONENTS):
         grace = s3.STOP_GRACE_SECONDS if name == s3.COMPONENT else 15.0
         if sup.stop(name, grace=grace):
             progress(f"stopped {name}")
@@ -300,7 +301,7 @@ def status(config: DevConfig | None = None) -> dict[str, Any]:
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     components = {}
-    for name in (n for n in COMPONENTS if _optional(config, sup, n)):
+    for name in _components(config, sup):
         tracked = sup.get(name)
         components[name] = {
             "running": tracked is not None,
