@@ -44,7 +44,7 @@ if ! have_manifests; then
     "$crd_dir/kustomization.yaml" | while read -r patch; do
       printf -- '---\n'; cat "$crd_dir/$patch"
     done > "$out/kueue-conversion.yaml.tmp"
-  cp "$webhooks" "$out/kueue-webhooks.yaml.tmp"
+  cat "$webhooks" > "$out/kueue-webhooks.yaml.tmp"
   for m in "${manifests[@]}"; do mv "$out/$m.tmp" "$out/$m"; done
   log "Kueue's CRDs and webhook manifests written to $out"
 fi
