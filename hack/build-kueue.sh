@@ -24,15 +24,35 @@ source "$here/lib/build.sh"
 
 kueue_version=$(version kueue sigs.k8s.io/kueue)
 [ -n "$kueue_version" ] || { log "could not read the pinned version from $tools/kueue/go.mod"; exit 1; }
+src=$(module_dir kueue sigs.k8s.io/kueue "$kueue_version")
 
-build kueue kueue "$kueue_version" sigs.k8s.io/kueue/cmd/kueue \
+# One line of Kueue's main package (cmd/kueue/main.go, its only file) is changed: with
+# internalCertManagement off, Kueue reads its metrics server's certificate from the fixed path
+# /etc/kueue/metrics/certs, a container mount, and a dev cluster runs it as a process that must
+# not write to /etc. The copy, built inside the wrapper module (so against the same pinned
+# dependencies), reads KUEUE_METRICS_CERT_DIR instead when it is set; unset, it behaves as
+# upstream. The cache key says so: kueue-<version>-kubetrain.1.
+build_id="$kueue_version-kubetrain.1"
+out="$cache/bin/kueue-$build_id"
+main_go="$src/cmd/kueue/main.go"
+cert_line='metricsCertPath := "/etc/kueue/metrics/certs"'
+patched="$tools/kueue/cmd/kueue/main.go"  # generated, ignored by git
+if [ ! -x "$out/kueue" ]; then
+  grep -qF "$cert_line" "$main_go" || {
+    log "$main_go no longer has the line: $cert_line (update hack/build-kueue.sh)"; exit 1; }
+  mkdir -p "$(dirname "$patched")"
+  awk -v line="$cert_line" '{
+      i = index($0, line)
+      if (i) $0 = substr($0, 1, i - 1) line "; if d := os.Getenv(\"KUEUE_METRICS_CERT_DIR\"); d != \"\" { metricsCertPath = d }"
+      print
+    }' "$main_go" > "$patched"
+fi
+build kueue kueue "$build_id" ./cmd/kueue \
   "-X sigs.k8s.io/kueue/pkg/version.GitVersion=$kueue_version -X sigs.k8s.io/kueue/pkg/version.BuildDate=1970-01-01T00:00:00Z"
 
-out="$cache/bin/kueue-$kueue_version"
 manifests=(kueue-crds.yaml kueue-conversion.yaml kueue-webhooks.yaml)
 have_manifests() { for m in "${manifests[@]}"; do [ -s "$out/$m" ] || return 1; done; }
 if ! have_manifests; then
-  src=$(module_dir kueue sigs.k8s.io/kueue "$kueue_version")
   crd_dir="$src/config/components/crd"
   webhooks="$src/config/components/webhook/manifests.yaml"
   crds=("$crd_dir"/bases/*.yaml)

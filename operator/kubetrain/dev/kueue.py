@@ -192,7 +192,13 @@ def start(
         ca,
     )
     _kubectl_apply(kubectl, layout, [{"apiVersion": "v1", **namespace}, *definitions])
-    env = {**os.environ, "KUBECONFIG": str(layout.component_kubeconfig(pki_mod.KUEUE))}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(layout.component_kubeconfig(pki_mod.KUEUE)),
+        # Read by hack/build-kueue.sh's Kueue instead of /etc/kueue/metrics/certs (the metrics
+        # server itself is off, but Kueue loads the certificate regardless).
+        "KUEUE_METRICS_CERT_DIR": str(certs),
+    }
     sup.start(COMPONENT, argv(kueue_dir, layout), env=env)
     wait_until(
         lambda: _ready(config), 120, "Kueue to be ready", supervisor=sup, component=COMPONENT
