@@ -18,6 +18,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kubetrain.dev import binaries, controlplane, kubeconfig, kueue, pki, pools, s3
 from kubetrain.dev.config import LOCAL_NODE_TAINT_KEY, POOL_LABEL, DevConfig
 from kubetrain.dev.config import load as load_config
@@ -205,6 +207,8 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
     core = client.CoreV1Api(api)
 
     progress("node pools: " + ", ".join(f"{p.name} ({p.nodes} nodes)" for p in config.pools))
+    # Always there, so that Kueue enabled later finds kwok ready for its pods.
+    layout.kwok_config.write_text(yaml.safe_dump(kueue.kwok_stage()))
     sup.start(
         "kwok",
         pools.kwok_argv(bin_dir, config, layout, layout.component_kubeconfig(pki.KWOK)),

@@ -139,6 +139,58 @@ def _point(hook: dict[str, Any], config: DevConfig, ca: bytes) -> dict[str, Any]
     return hook
 
 
+KUEUE_POD_FINALIZER = "kueue.x-k8s.io/managed"
+
+
+def kwok_stage() -> dict[str, Any]:
+    """A kwok Stage that stops a deleted pod Kueue manages the way a kubelet would: its
+    containers terminate and its phase becomes Failed. Kueue removes its finalizer from a
+    group's pods only once they are terminal, and kwok's own stages just delete pods, so
+    without this a deleted queued job's pods would stay Terminating and hold their quota."""
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": "kubetrain-kueue-pod-terminate"},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {
+                "matchExpressions": [
+                    {"key": ".metadata.deletionTimestamp", "operator": "Exists"},
+                    {
+                        "key": ".metadata.finalizers.[]",
+                        "operator": "In",
+                        "values": [KUEUE_POD_FINALIZER],
+                    },
+                    {"key": ".status.phase", "operator": "In", "values": ["Pending", "Running"]},
+                ]
+            },
+            # Chosen over kwok's own pod-delete stage (weight 0), which also matches.
+            "weight": 1,
+            "next": {"statusTemplate": _TERMINATED},
+        },
+    }
+
+
+_TERMINATED = """\
+{{ $now := Now }}
+containerStatuses:
+{{ range $index, $item := .spec.containers }}
+- image: {{ $item.image | Quote }}
+  name: {{ $item.name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 143
+      finishedAt: {{ $now | Quote }}
+      reason: Error
+      startedAt: {{ $now | Quote }}
+{{ end }}
+phase: Failed
+"""
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
