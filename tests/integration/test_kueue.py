@@ -137,11 +137,11 @@ def test_two_jobs_for_the_whole_gpu_quota_run_one_after_the_other(
     assert gated(harness, "second")
     # Kueue's own reason comes through once it has a Workload for the group.
     cond = wait_for(
-        lambda: (c := queued(harness, "second")) and "insufficient quota" in c["message"] and c,
+        lambda: (c := queued(harness, "second")) and "Kueue:" in c["message"] and c,
         60,
         "Kueue's reason in the Queued condition",
     )
-    assert "nvidia.com/gpu" in cond["message"]
+    assert "insufficient unused quota for nvidia.com/gpu" in cond["message"]
     assert "Queued" in harness.events("second")
     assert all("nodeName" not in p["spec"] for p in harness.pods("second"))
 
@@ -203,7 +203,20 @@ def _dry_run_pod(h: Harness, labels: dict[str, str]) -> Any:
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "probe", "namespace": h.namespace, "labels": labels},
-        "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["true"]}]},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "command": ["true"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
     }
     return h.cluster.kubectl(
         "create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False
@@ -225,7 +238,7 @@ def test_pods_without_a_queue_never_depend_on_kueue(harness: Harness, kueue_runn
         assert plain.returncode == 0, plain.stderr
         queued_pod = _dry_run_pod(harness, {"kueue.x-k8s.io/queue-name": "gpu-queue"})
         assert queued_pod.returncode != 0
-        assert "kueue" in queued_pod.stderr
+        assert "failed calling webhook" in queued_pod.stderr
     finally:
         config = config.model_copy(
             update={"kueue": config.kueue.model_copy(update={"enabled": True})}
