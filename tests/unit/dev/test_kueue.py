@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from kubetrain.dev import config, kueue
+from kubetrain.dev import config, kueue, pools
 from kubetrain.dev.layout import Layout
 
 CA = b"-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n"
@@ -113,3 +113,19 @@ def test_only_the_crds_kueue_converts_get_its_conversion_webhook() -> None:
     assert conversion["strategy"] == "Webhook"
     assert conversion["webhook"]["clientConfig"]["url"] == "https://127.0.0.1:19999/convert"
     assert "conversion" not in flavors["spec"]
+
+
+def test_kwok_stops_deleted_kueue_pods_like_a_kubelet(tmp_path: Path) -> None:
+    """Kueue lets go of a group's pods only once they are terminal; kwok must get them there."""
+    stage = kueue.kwok_stage()
+    selector = stage["spec"]["selector"]["matchExpressions"]
+    assert {"key": ".metadata.deletionTimestamp", "operator": "Exists"} in selector
+    assert {
+        "key": ".metadata.finalizers.[]",
+        "operator": "In",
+        "values": ["kueue.x-k8s.io/managed"],
+    } in selector
+    assert "phase: Failed" in stage["spec"]["next"]["statusTemplate"]
+    layout = Layout(tmp_path)
+    argv = pools.kwok_argv(Path("/bin"), CFG, layout, tmp_path / "kubeconfig")
+    assert f"--config={layout.kwok_config}" in argv
