@@ -15,13 +15,9 @@ tools="$here/tools"
 cache=${KUBETRAIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubetrain}
 bindir="$cache/bin/current"
 
-# The module proxy is reachable but the checksum database may not be; go.sum is committed.
-export GOSUMDB=${GOSUMDB:-off} GOFLAGS=${GOFLAGS:--mod=mod} CGO_ENABLED=0 GOTOOLCHAIN=local
-
-log() { printf '[build-k8s %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-
-# version MODULE_DIR MODULE_PATH -> the version that go.mod requires
-version() { awk -v m="$2" '$1 == m || ($1 == "require" && $2 == m) {print $NF; exit}' "$tools/$1/go.mod"; }
+log_tag=build-k8s
+# shellcheck source=lib/build.sh
+source "$here/lib/build.sh"
 
 k8s_version=$(version kubernetes k8s.io/kubernetes)
 etcd_version=$(version etcd go.etcd.io/etcd/server/v3)
@@ -29,31 +25,6 @@ kwok_version=$(version kwok sigs.k8s.io/kwok)
 helm_version=$(version helm helm.sh/helm/v3)
 [ -n "$k8s_version" ] && [ -n "$etcd_version" ] && [ -n "$kwok_version" ] && [ -n "$helm_version" ] || {
   log "could not read the pinned versions from $tools/*/go.mod"; exit 1; }
-
-# build MODULE_DIR NAME VERSION PACKAGE [LDFLAGS]
-build() {
-  local dir=$1 name=$2 ver=$3 pkg=$4 ldflags=${5:-}
-  local out="$cache/bin/$name-$ver/$name"
-  if [ -x "$out" ]; then
-    log "$name $ver: cached"
-  else
-    log "$name $ver: building $pkg (cold builds take minutes on 2 cores)"
-    local start=$SECONDS
-    mkdir -p "$(dirname "$out")"
-    # A ticker so that a long cold build visibly makes progress.
-    ( while sleep 30; do log "  ... still building $name ($((SECONDS - start))s)"; done ) &
-    local ticker=$!
-    if ! (cd "$tools/$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"); then
-      kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
-      log "$name: build failed"; exit 1
-    fi
-    kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null || true
-    mv "$out.tmp" "$out"
-    log "$name $ver: built in $((SECONDS - start))s"
-  fi
-  mkdir -p "$bindir"
-  ln -sfn "$out" "$bindir/$name"
-}
 
 minor=${k8s_version#v1.}; minor=${minor%%.*}
 k8s_ldflags=""
@@ -74,7 +45,7 @@ build kwok kwok "$kwok_version" sigs.k8s.io/kwok/cmd/kwok \
 # heartbeat from the pinned kwok module itself.
 kwok_stages="$cache/bin/kwok-$kwok_version/stages.yaml"
 if [ ! -s "$kwok_stages" ]; then
-  kwok_src=$(cd "$tools/kwok" && go mod download -json "sigs.k8s.io/kwok@$kwok_version" | awk -F'"' '/"Dir"/ {print $4}')
+  kwok_src=$(module_dir kwok sigs.k8s.io/kwok "$kwok_version")
   stage_dir="$kwok_src/kustomize/stage"
   for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
            pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do

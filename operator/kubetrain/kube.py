@@ -18,6 +18,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from kubetrain.api import GROUP, PLURAL, VERSION
+from kubetrain.builders import kueue
 from kubetrain.builders.naming import LABEL_ATTEMPT, LABEL_JOB, LABEL_ROLE, ROLE_WORKER, JobRef
 from kubetrain.metrics import API_ERRORS
 
@@ -164,6 +165,23 @@ class Kube:
         if secret is None:
             raise KeyError(f"Secret {namespace}/{name} does not exist")
         return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    # --- Kueue --------------------------------------------------------------------------
+
+    def get_workload(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """Kueue's Workload of a queued attempt's pod group (named like the group); None if
+        it does not exist (yet), or this operator may not read Workloads."""
+        return self._call(
+            "get_workload",
+            lambda: self.custom.get_namespaced_custom_object(
+                kueue.WORKLOAD_GROUP,
+                kueue.WORKLOAD_VERSION,
+                namespace,
+                kueue.WORKLOAD_PLURAL,
+                name,
+            ),
+            ok=(403, 404),
+        )
 
     # --- events -------------------------------------------------------------------------
 

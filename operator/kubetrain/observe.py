@@ -1,6 +1,7 @@
 """What the operator sees of an attempt's pods, reduced to the facts its decisions need.
 
-Pure: a pod as the API server returns it (a dict) in, a `PodView` out.
+Pure: a pod as the API server returns it (a dict) in, a `PodView` out; likewise Kueue's
+Workload in, the reason it gives for not admitting it out.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from kubetrain.builders.kueue import ADMISSION_GATE, QUEUE_LABEL
 from kubetrain.builders.naming import LABEL_ATTEMPT, LABEL_ROLE
 
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
@@ -39,6 +41,10 @@ class PodView:
     started: dt.datetime | None = None
     finished: dt.datetime | None = None
     deleting: bool = False
+    queue: str | None = None
+    """The Kueue LocalQueue of the pod (its label); with `queued`, the queue it waits in."""
+    queued: bool = False
+    """Kueue has not admitted the pod yet: its scheduling gate is still on."""
 
     @property
     def failed(self) -> bool:
@@ -94,4 +100,20 @@ def pod_view(pod: dict[str, Any]) -> PodView:
         started=started,
         finished=finished,
         deleting=bool(meta.get("deletionTimestamp")),
+        queue=labels.get(QUEUE_LABEL),
+        queued=any(
+            g.get("name") == ADMISSION_GATE
+            for g in (pod.get("spec") or {}).get("schedulingGates") or []
+        ),
     )
+
+
+def workload_pending_message(workload: dict[str, Any] | None) -> str:
+    """Why Kueue has not admitted a Workload yet ('' when it does not say): the message of its
+    QuotaReserved=False condition, e.g. 'couldn't assign flavors to pod set ...: insufficient
+    quota for nvidia.com/gpu in flavor gpu, ...'."""
+    conditions = ((workload or {}).get("status") or {}).get("conditions") or []
+    for cond in conditions:
+        if cond.get("type") == "QuotaReserved" and cond.get("status") == "False":
+            return str(cond.get("message") or cond.get("reason") or "")
+    return ""

@@ -7,6 +7,7 @@
       ▲                          │ a pod fails
       └──new attempt (≤ backoffLimit)──┘        else Failed[BackoffLimitExceeded | TrainerError]
     Pending/Running ──activeDeadlineSeconds──▶ Failed[DeadlineExceeded]
+    Pending: a Kueue-queued attempt waits with condition Queued until Kueue admits its pods.
 
 `decide` is pure: a snapshot of the job, its current attempt's pods and the trainer's report
 in; the complete new status, the Events to record and the actions to take out. The handler
@@ -35,6 +36,7 @@ SUCCESS_CRITERIA = "SuccessCriteriaMet"
 """The verdict: True or False only when a metric was computed and compared; else Unknown."""
 STORE_READABLE = "ArtifactStoreReadable"
 TRAINING_HEALTHY = "TrainingHealthy"
+QUEUED = "Queued"
 
 # Reasons.
 INVALID_SPEC = "InvalidSpec"
@@ -54,6 +56,8 @@ THRESHOLD_NOT_MET = "ThresholdNotMet"
 NO_THRESHOLD = "NoThreshold"
 NO_METRICS = "NoMetrics"
 STORE_UNREADABLE = "StoreUnreadable"
+WAITING_FOR_ADMISSION = "WaitingForAdmission"
+ADMITTED = "Admitted"
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,9 @@ class Policy:
     ttl_seconds_after_finished: int | None = None
     cpus_per_pod: float = 1.0
     gpus_per_pod: int = 0
+    queue_name: str | None = None
+    """The Kueue LocalQueue that admits the job; Kueue, not the gang timeout, then keeps a
+    Ray cluster from being placed in part."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class Snapshot:
     spec_errors: tuple[str, ...] = ()
     artifact_uri_of: Any = None
     """attempt -> the artifact URI; given by the handler (depends on the operator config)."""
+    queue_message: str = ""
+    """Kueue's reason for not admitting the current attempt yet (from its Workload)."""
 
 
 @dataclass(frozen=True)
@@ -408,12 +417,17 @@ def decide(
         if not pods:
             return _with_deadline(b, policy)
 
+    queued = _queued(b, policy, pods)
+    if queued is not None:
+        return queued
+
+    own_gang = policy.workers > 1 and policy.queue_name is None
     unschedulable = [p for p in pods if p.unschedulable]
     if unschedulable:
         message = f"pod {unschedulable[0].name}: {unschedulable[0].unschedulable}"
         oldest = min((p.created for p in pods if p.created), default=now)
         waited = (now - oldest).total_seconds()
-        if policy.workers > 1 and waited >= gang_timeout_seconds:
+        if own_gang and waited >= gang_timeout_seconds:
             # Never hold part of a Ray cluster's nodes (GPUs) while the rest cannot be placed.
             b.condition(
                 SCHEDULED,
@@ -428,7 +442,7 @@ def decide(
             b.decision.requeue_after = gang_timeout_seconds
         else:
             b.condition(SCHEDULED, False, UNSCHEDULABLE, message)
-            if policy.workers > 1:
+            if own_gang:
                 b.decision.requeue_after = gang_timeout_seconds - waited
         b.phase(Phase.PENDING, UNSCHEDULABLE, message)
         return _with_deadline(b, policy)
@@ -452,6 +466,29 @@ def decide(
         summary = (report.progress or {}).get("summary") if report and report.progress else None
         b.condition(RUNNING, True, "Training", summary or f"attempt {attempt} is training")
         b.phase(Phase.RUNNING, "Training", f"attempt {attempt} is training")
+    return _with_deadline(b, policy)
+
+
+def _queued(b: _Builder, policy: Policy, pods: list[PodView]) -> Decision | None:
+    """While Kueue has not admitted the attempt's pods: Pending, condition Queued, Kueue's
+    reason. None once they are admitted (the condition Queued then turns False)."""
+    queue = next((p.queue for p in pods if p.queue), None) or policy.queue_name
+    waiting = [p for p in pods if p.queued]
+    was_queued = any(c["type"] == QUEUED and c["status"] == "True" for c in b.conditions)
+    if not waiting:
+        if was_queued:
+            b.condition(QUEUED, False, ADMITTED, f"admitted by Kueue from LocalQueue {queue!r}")
+        return None
+    message = (
+        f"queued in Kueue LocalQueue {queue!r}: {len(waiting)} of {len(pods)} pod(s) "
+        "wait for admission"
+    )
+    if b.snap.queue_message:
+        message += f"; Kueue: {b.snap.queue_message}"
+    if not was_queued:
+        b.event(QUEUED, message)
+    b.condition(QUEUED, True, WAITING_FOR_ADMISSION, message)
+    b.phase(Phase.PENDING, QUEUED, message)
     return _with_deadline(b, policy)
 
 

@@ -123,6 +123,8 @@ FROZEN_EDITS: dict[str, dict[str, Any]] = {
     },
     "compute": {"spec": {"compute": {"workers": 2}}},
     "backoffLimit": {"spec": {"runPolicy": {"backoffLimit": 0}}},
+    "queueName added": {"spec": {"runPolicy": {"queueName": "gpu-queue"}}},
+    "priorityClassName added": {"spec": {"runPolicy": {"priorityClassName": "high"}}},
 }
 
 

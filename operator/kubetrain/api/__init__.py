@@ -32,6 +32,7 @@ from kubetrain.api.job import (
     API_VERSION,
     GROUP,
     KIND,
+    KUEUE_QUEUE_LABEL,
     MAX_NAME_LENGTH,
     MUTABLE_FIELDS,
     PLURAL,
@@ -41,6 +42,7 @@ from kubetrain.api.job import (
     RunPolicy,
     TrainingJob,
     TrainingJobSpec,
+    queue_name_of,
 )
 from kubetrain.api.model import BuiltinModel, CustomCode, EarlyStopping, EnvVar, ModelSpec, Training
 from kubetrain.api.preparation import CrossValidation, MissingValues, Preparation, Split
@@ -67,6 +69,7 @@ __all__ = [
     "DATASETS",
     "GROUP",
     "KIND",
+    "KUEUE_QUEUE_LABEL",
     "MAX_NAME_LENGTH",
     "METRICS",
     "MODELS",
@@ -130,5 +133,6 @@ __all__ = [
     "field_errors",
     "invalid_spec_message",
     "is_gpu_profile_name",
+    "queue_name_of",
     "validate_semantics",
 ]

@@ -41,17 +41,12 @@ def frozen_spec_rule(spec: dict[str, Any]) -> dict[str, str]:
         if name == "runPolicy":
             policy = spec["properties"][name]["properties"]
             checks += [
-                f"self.spec.runPolicy.{field} == oldSelf.spec.runPolicy.{field}"
+                _unchanged(f"spec.runPolicy.{field}", "default" in policy[field])
                 for field in policy
                 if field not in mutable
             ]
-        elif name in always_present:
-            checks.append(f"self.spec.{name} == oldSelf.spec.{name}")
         else:
-            checks.append(
-                f"has(self.spec.{name}) == has(oldSelf.spec.{name}) && "
-                f"(!has(self.spec.{name}) || self.spec.{name} == oldSelf.spec.{name})"
-            )
+            checks.append(_unchanged(f"spec.{name}", name in always_present))
     return {
         "rule": "!has(oldSelf.status) || !has(oldSelf.status.startTime) || ("
         + " && ".join(checks)
@@ -61,6 +56,16 @@ def frozen_spec_rule(spec: dict[str, Any]) -> dict[str, str]:
         + " may change",
         "fieldPath": ".spec",
     }
+
+
+def _unchanged(path: str, always_present: bool) -> str:
+    """CEL: the field at `path` is as it was (an optional field: absent both times, or equal)."""
+    if always_present:
+        return f"self.{path} == oldSelf.{path}"
+    return (
+        f"has(self.{path}) == has(oldSelf.{path}) && "
+        f"(!has(self.{path}) || self.{path} == oldSelf.{path})"
+    )
 
 
 def _column(

@@ -7,7 +7,8 @@ fields in `MUTABLE_FIELDS`; the CRD enforces that with a transition rule (see `c
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -15,6 +16,8 @@ from kubetrain.api.base import (
     ApiModel,
     Bool,
     Count,
+    Label,
+    ObjectName,
     Rule,
     S3Uri,
     Seconds,
@@ -64,6 +67,9 @@ MUTABLE_FIELDS = (
 )
 """The only spec fields that may change once the job has started."""
 
+KUEUE_QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
+"""Kueue's label naming a LocalQueue; on a TrainingJob it is the same as runPolicy.queueName."""
+
 
 class Output(ApiModel):
     """Where artifacts go (model, metrics, report, checkpoints) and how often to checkpoint."""
@@ -101,6 +107,22 @@ class RunPolicy(ApiModel):
     """Delete the job this long after it finished. May change after start."""
     suspend: Bool = False
     """Stop the job's pods, keeping checkpoints; unsuspending resumes. May change after start."""
+    queue_name: Label | None = None
+    """The Kueue LocalQueue, in the job's namespace, that admits the job. Each attempt's pods
+    then form one Kueue pod group, admitted as a single Workload (all pods or none); the job
+    stays Pending with the condition Queued while it waits. The label
+    kueue.x-k8s.io/queue-name on the job does the same."""
+    priority_class_name: ObjectName | None = None
+    """The PriorityClass of the job's pods; under Kueue it also orders admission (higher
+    first)."""
+
+
+def queue_name_of(obj: Mapping[str, Any]) -> str | None:
+    """The Kueue LocalQueue of a TrainingJob (as the API server returns it, or dumped by alias):
+    spec.runPolicy.queueName, else the label kueue.x-k8s.io/queue-name; None if not queued."""
+    run_policy = (obj.get("spec") or {}).get("runPolicy") or {}
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return run_policy.get("queueName") or labels.get(KUEUE_QUEUE_LABEL) or None
 
 
 def _per_task(what: str, table: dict[str, list[str]]) -> str:

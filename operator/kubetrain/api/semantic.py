@@ -24,7 +24,7 @@ from kubetrain.api.catalogue import (
 )
 from kubetrain.api.compute import ComputeProfile, placement_profile
 from kubetrain.api.enums import DomainType, Scheduler, SearchAlgorithm
-from kubetrain.api.job import TrainingJob, TrainingJobSpec
+from kubetrain.api.job import KUEUE_QUEUE_LABEL, TrainingJob, TrainingJobSpec
 from kubetrain.api.tuning import SearchDomain
 
 REASON_INVALID_SPEC = "InvalidSpec"
@@ -63,7 +63,18 @@ def check_training_job(
         job = TrainingJob.model_validate(obj, by_alias=True, by_name=False)
     except ValidationError as error:
         return None, field_errors(error)
-    return job, validate_semantics(job.spec, profiles, default_profile)
+    errors = validate_semantics(job.spec, profiles, default_profile)
+    return job, errors + _queue_label_agrees(job)
+
+
+def _queue_label_agrees(job: TrainingJob) -> list[FieldError]:
+    """spec.runPolicy.queueName and the label kueue.x-k8s.io/queue-name name the same queue."""
+    label = job.metadata.labels.get(KUEUE_QUEUE_LABEL)
+    queue = job.spec.run_policy.queue_name
+    if label is None or queue is None or label == queue:
+        return []
+    message = f"is {queue!r} but the label {KUEUE_QUEUE_LABEL} says {label!r}; set one"
+    return [FieldError("spec.runPolicy.queueName", message)]
 
 
 def validate_semantics(

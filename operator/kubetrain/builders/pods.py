@@ -4,7 +4,8 @@ trainer driver, and worker pods that join it).
 Placement comes from the compute profile (nodeSelector, tolerations, CPU, memory, GPUs).
 Every pod passes the Pod Security Standard "restricted"; S3 credentials and the Ray token
 reach containers only through secretKeyRef. The pod contract (env, paths, files, exit codes)
-is `kubetrain.api.contract`.
+is `kubetrain.api.contract`. A queued job's attempt is one Kueue
+pod group (see `builders.kueue`); `runPolicy.priorityClassName` passes through to every pod.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kubetrain.api.contract import (
     Env,
     attempt_prefix,
 )
-from kubetrain.builders import naming
+from kubetrain.builders import kueue, naming
 from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER, ROLE_WORKER, JobRef
 from kubetrain.config import OperatorConfig
 
@@ -248,7 +249,9 @@ def build_pod(
     role: str,
     config: OperatorConfig,
     index: int = 0,
+    queue: str | None = None,
 ) -> dict[str, Any]:
+    """One pod of the attempt; in the attempt's Kueue pod group when `queue` is set."""
     p = placement(spec, config)
     ray = role in (ROLE_HEAD, ROLE_WORKER)
     command, args = _command(role, job, spec, attempt, p, config)
@@ -305,25 +308,35 @@ def build_pod(
         pod_spec["nodeSelector"] = dict(sorted(p.node_selector.items()))
     if p.tolerations:
         pod_spec["tolerations"] = p.tolerations
+    if spec.run_policy.priority_class_name:
+        pod_spec["priorityClassName"] = spec.run_policy.priority_class_name
     if ray:
         # Resolvable as <hostname>.<service> like a StatefulSet member.
         pod_spec["hostname"] = naming.pod(job, attempt, role, index)
         pod_spec["subdomain"] = naming.service(job, attempt)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": naming.metadata(job, naming.pod(job, attempt, role, index), attempt, role),
-        "spec": pod_spec,
-    }
+    metadata: dict[str, Any] = naming.metadata(
+        job, naming.pod(job, attempt, role, index), attempt, role
+    )
+    if queue:
+        group = kueue.group_name(job, attempt)
+        labels, annotations = kueue.pod_group(queue, group, spec.compute.workers)
+        metadata["labels"] = {**labels, **naming.labels(job, attempt, role)}
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
 def attempt_pods(
-    job: JobRef, spec: TrainingJobSpec, attempt: int, config: OperatorConfig
+    job: JobRef,
+    spec: TrainingJobSpec,
+    attempt: int,
+    config: OperatorConfig,
+    queue: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every pod of the attempt: one trainer, or a Ray head and workers-1 Ray workers."""
+    """Every pod of the attempt: one trainer, or a Ray head and workers-1 Ray workers; with a
+    Kueue `queue`, all of them one pod group, admitted together."""
     workers = spec.compute.workers
     if workers == 1:
-        return [build_pod(job, spec, attempt, ROLE_TRAINER, config)]
-    return [build_pod(job, spec, attempt, ROLE_HEAD, config)] + [
-        build_pod(job, spec, attempt, ROLE_WORKER, config, i) for i in range(workers - 1)
+        return [build_pod(job, spec, attempt, ROLE_TRAINER, config, queue=queue)]
+    return [build_pod(job, spec, attempt, ROLE_HEAD, config, queue=queue)] + [
+        build_pod(job, spec, attempt, ROLE_WORKER, config, i, queue) for i in range(workers - 1)
     ]

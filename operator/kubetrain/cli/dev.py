@@ -38,12 +38,19 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 @app.command()
-def up(config: Path | None = ConfigOption) -> None:
+def up(
+    config: Path | None = ConfigOption,
+    with_kueue: bool = typer.Option(
+        False, "--kueue", help="Also run Kueue (as `kueue: {enabled: true}` in the config)."
+    ),
+) -> None:
     """Start the dev cluster (or keep what already runs) and print how to reach it."""
     from kubetrain.dev import cluster
     from kubetrain.dev.processes import DevClusterError
 
     cfg = _config(config)
+    if with_kueue:
+        cfg = cfg.model_copy(update={"kueue": cfg.kueue.model_copy(update={"enabled": True})})
     try:
         info = cluster.up(cfg, progress=lambda msg: typer.echo(f"  {msg}", err=True))
     except DevClusterError as exc:

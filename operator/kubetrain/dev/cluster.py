@@ -18,7 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kubetrain.dev import binaries, controlplane, kubeconfig, pki, pools, s3
+import yaml
+
+from kubetrain.dev import binaries, controlplane, kubeconfig, kueue, pki, pools, s3
 from kubetrain.dev.config import LOCAL_NODE_TAINT_KEY, POOL_LABEL, DevConfig
 from kubetrain.dev.config import load as load_config
 from kubetrain.dev.layout import Layout
@@ -36,6 +38,8 @@ COMPONENTS = (
     "etcd",
     s3.COMPONENT,
 )
+OPTIONAL = (kueue.COMPONENT,)
+"""Run when the config enables them; stopped before the others."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,14 @@ def _clients(config: DevConfig) -> list[pki.ClientIdentity]:
         pki.KWOK,
         pki.APISERVER_KUBELET_CLIENT,
         pki.node_identity(config.local_node.name),
+        *([pki.KUEUE] if config.kueue.enabled else []),
     ]
+
+
+def _components(config: DevConfig, sup: Supervisor) -> list[str]:
+    """What makes up this cluster: Kueue too when the config enables it or it runs."""
+    kueue_on = config.kueue.enabled or sup.get(kueue.COMPONENT) is not None
+    return [*([kueue.COMPONENT] if kueue_on else []), *COMPONENTS]
 
 
 def _write_kubeconfigs(config: DevConfig, layout: Layout, keys: pki.Pki) -> None:
@@ -196,6 +207,8 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
     core = client.CoreV1Api(api)
 
     progress("node pools: " + ", ".join(f"{p.name} ({p.nodes} nodes)" for p in config.pools))
+    # Always there, so that Kueue enabled later finds kwok ready for its pods.
+    layout.kwok_config.write_text(yaml.safe_dump(kueue.kwok_stage()))
     sup.start(
         "kwok",
         pools.kwok_argv(bin_dir, config, layout, layout.component_kubeconfig(pki.KWOK)),
@@ -235,6 +248,9 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
         60,
         "the default ServiceAccount",
     )
+    if config.kueue.enabled:
+        progress("Kueue: admission of queued pods, webhooks on 127.0.0.1")
+        kueue.start(binaries.kueue_dir(progress), bin_dir / "kubectl", config, layout, sup)
 
     info = ClusterInfo(
         kubeconfig=layout.kubeconfig,
@@ -270,7 +286,7 @@ def down(config: DevConfig | None = None, progress: Progress = lambda _m: None) 
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     stopped = []
-    for name in COMPONENTS:
+    for name in (*OPTIONAL, *COMPONENTS):
         grace = s3.STOP_GRACE_SECONDS if name == s3.COMPONENT else 15.0
         if sup.stop(name, grace=grace):
             progress(f"stopped {name}")
@@ -289,7 +305,7 @@ def status(config: DevConfig | None = None) -> dict[str, Any]:
     layout = Layout(config.state_dir)
     sup = Supervisor(layout.run, layout.logs)
     components = {}
-    for name in COMPONENTS:
+    for name in _components(config, sup):
         tracked = sup.get(name)
         components[name] = {
             "running": tracked is not None,

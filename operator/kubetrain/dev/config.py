@@ -80,6 +80,8 @@ class Ports(_Model):
     weed_master: int = 18334
     weed_volume: int = 18335
     weed_filer: int = 18336
+    kueue_webhook: int = 19443
+    kueue_health: int = 19081
 
     def all(self) -> dict[str, int]:
         return self.model_dump()
@@ -105,6 +107,14 @@ class LocalNode(_Model):
     """Pod IPs are 127.0.<block>.x: two dev clusters on one machine each take their own block."""
 
 
+class KueueConfig(_Model):
+    """Kueue (optional): admits queued pods in groups against ClusterQueue quotas."""
+
+    enabled: bool = False
+    namespace: str = "kueue-system"
+    """Kueue's own namespace (its Events, leases); like kube-system, Kueue leaves it alone."""
+
+
 class DevConfig(_Model):
     cluster_name: str = "kubetrain-dev"
     state_dir: Path = Field(default_factory=lambda: default_state_dir())
@@ -112,6 +122,7 @@ class DevConfig(_Model):
     pools: list[NodePool] = Field(default_factory=_default_pools)
     local_node: LocalNode = Field(default_factory=LocalNode)
     s3: S3Config = Field(default_factory=S3Config)
+    kueue: KueueConfig = Field(default_factory=KueueConfig)
     service_cidr: str = "10.96.0.0/16"
 
     @field_validator("pools")

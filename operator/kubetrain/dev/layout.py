@@ -57,6 +57,11 @@ class Layout:
         return self.root / "pods"
 
     @property
+    def kueue(self) -> Path:
+        """Kueue's configuration file and its webhook server's certificate (certs/)."""
+        return self.root / "kueue"
+
+    @property
     def state_file(self) -> Path:
         """What `up` set up (endpoints, credentials), read by `status`."""
         return self.root / "cluster.json"

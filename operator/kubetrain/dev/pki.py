@@ -2,9 +2,10 @@
 
 One self-signed CA signs every certificate: the API server's serving certificate (valid for
 127.0.0.1, localhost and the in-cluster `kubernetes.default.svc` names) and one client
-certificate per identity (the admin, the controller manager, the scheduler, kwok and the
-`local` node). A separate RSA key pair signs service-account tokens. Files are written once and
-reused, so that a second `kubetrain dev up` keeps every credential it handed out.
+certificate per identity (the admin, the controller manager, the scheduler, kwok, Kueue and
+the `local` node), and the serving certificates of webhook servers (Kueue's). A separate RSA
+key pair signs service-account tokens. Files are written once and reused, so that a second
+`kubetrain dev up` keeps every credential it handed out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ADMIN = ClientIdentity("admin", "kubetrain-admin", ("system:masters",))
 CONTROLLER_MANAGER = ClientIdentity("controller-manager", "system:kube-controller-manager")
 SCHEDULER = ClientIdentity("scheduler", "system:kube-scheduler")
 KWOK = ClientIdentity("kwok", "kubetrain:kwok", ("system:masters",))
+KUEUE = ClientIdentity("kueue", "kubetrain:kueue", ("system:masters",))
 APISERVER_KUBELET_CLIENT = ClientIdentity(
     "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
 )
@@ -186,6 +188,19 @@ def _issue(
     _write_cert(cert_path, builder.sign(ca_key, hashes.SHA256()))
 
 
+def ensure_serving_cert(pki: Pki, cert: Path, key: Path, common_name: str) -> None:
+    """A serving certificate for a server on 127.0.0.1 (a webhook), signed by the CA."""
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    _issue(
+        pki,
+        cert,
+        key,
+        _name(common_name),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+    )
+
+
 def ensure(root: Path, clients: list[ClientIdentity]) -> Pki:
     """Create whatever is missing of the CA, serving, client and service-account keys."""
     root.mkdir(parents=True, exist_ok=True)
@@ -209,13 +224,8 @@ def ensure(root: Path, clients: list[ClientIdentity]) -> Pki:
         ExtendedKeyUsageOID.SERVER_AUTH,
         sans,
     )
-    _issue(
-        pki,
-        pki.kubelet_serving_cert,
-        pki.kubelet_serving_key,
-        _name("kubetrain-local-kubelet"),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+    ensure_serving_cert(
+        pki, pki.kubelet_serving_cert, pki.kubelet_serving_key, "kubetrain-local-kubelet"
     )
     for who in clients:
         _issue(

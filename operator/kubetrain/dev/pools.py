@@ -73,6 +73,7 @@ def kwok_argv(bin_dir: Path, config: DevConfig, layout: Layout, kubeconfig: Path
         str(bin_dir / "kwok"),
         f"--kubeconfig={kubeconfig}",
         f"--config={bin_dir / 'kwok-stages.yaml'}",
+        f"--config={layout.kwok_config}",  # stages of our own (see cluster.py)
         "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
         f"--server-address=127.0.0.1:{config.ports.kwok}",

@@ -19,14 +19,14 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from kubetrain.api import TrainingJob, check_training_job
-from kubetrain.builders import objects, pods
+from kubetrain.api import TrainingJob, check_training_job, queue_name_of
+from kubetrain.builders import kueue, objects, pods
 from kubetrain.builders.naming import LABEL_ATTEMPT, JobRef
 from kubetrain.config import OperatorConfig
 from kubetrain.kube import Kube
 from kubetrain.logs import current_job
 from kubetrain.metrics import ATTEMPTS, RECONCILE_SECONDS, TRANSITIONS, PhaseIndex
-from kubetrain.observe import PodView, pod_view
+from kubetrain.observe import PodView, pod_view, workload_pending_message
 from kubetrain.reports import ReportReader, StoreAccess
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
@@ -36,8 +36,9 @@ SECRET_TTL_SECONDS = 60.0
 Clock = Callable[[], dt.datetime]
 
 
-def _policy(raw_spec: dict[str, Any], config: OperatorConfig) -> Policy:
-    """Read the lifecycle fields straight from the raw spec: they matter even if it is invalid."""
+def _policy(obj: dict[str, Any], config: OperatorConfig) -> Policy:
+    """Read the lifecycle fields straight from the raw job: they matter even if it is invalid."""
+    raw_spec = obj.get("spec") or {}
     run = raw_spec.get("runPolicy") or {}
     compute = raw_spec.get("compute") or {}
     profiles = config.profile_map()
@@ -59,6 +60,7 @@ def _policy(raw_spec: dict[str, Any], config: OperatorConfig) -> Policy:
         ttl_seconds_after_finished=run.get("ttlSecondsAfterFinished"),
         cpus_per_pod=cpus,
         gpus_per_pod=int(gpus or 0),
+        queue_name=queue_name_of(obj),
     )
 
 
@@ -112,15 +114,23 @@ class Reconciler:
         snapshot = Snapshot(
             generation=int(meta.get("generation") or 0),
             status=status,
-            policy=_policy(obj.get("spec") or {}, self.config),
+            policy=_policy(obj, self.config),
             spec_errors=tuple(str(e) for e in errors),
             artifact_uri_of=(
                 (lambda n: pods.artifact_uri(ref, job.spec, self.config, n)) if job else None
             ),
+            queue_message=self._queue_message(ref, current, attempt),
         )
         decision = decide(snapshot, current, report, self.clock(), self.config.gang_timeout_seconds)
         self._act(ref, job, status, decision, stale)
         return decision
+
+    def _queue_message(self, ref: JobRef, current: list[PodView], attempt: int) -> str:
+        """Kueue's reason for not admitting the attempt, while its pods wait for admission."""
+        if not any(p.queued for p in current):
+            return ""
+        workload = self.kube.get_workload(ref.namespace, kueue.group_name(ref, attempt))
+        return workload_pending_message(workload)
 
     def _report(
         self,
@@ -219,7 +229,8 @@ class Reconciler:
             self.kube.create_if_absent(objects.ray_token_secret(ref, secrets.token_urlsafe(32)))
             self.kube.create_if_absent(objects.head_service(ref, attempt, self.config))
         created = False
-        for pod in pods.attempt_pods(ref, job.spec, attempt, self.config):
+        queue = queue_name_of(resolved)
+        for pod in pods.attempt_pods(ref, job.spec, attempt, self.config, queue):
             created |= self.kube.create_if_absent(pod)
         return created
 

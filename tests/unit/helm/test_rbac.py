@@ -15,6 +15,7 @@ from tests.tools import ROOT
 from tests.unit.helm.chart import find, render
 
 import kubetrain.api
+from kubetrain.builders import kueue
 
 PKG = ROOT / "operator" / "kubetrain"
 CALL = re.compile(
@@ -30,7 +31,15 @@ Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 def client_calls(path: Path) -> set[Permission]:
     """(group, resource, verb) of each `self.<api>.<verb>_namespaced_<kind>` in the module."""
     found: set[Permission] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    # Custom objects other than TrainingJobs: Kueue's Workloads, read by `get_workload`.
+    in_workload = {
+        id(node)
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef) and fn.name == "get_workload"
+        for node in ast.walk(fn)
+    }
+    for node in ast.walk(tree):
         if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)):
             continue
         match = CALL.match(node.attr)
@@ -39,7 +48,9 @@ def client_calls(path: Path) -> set[Permission]:
         ):
             continue
         kind = match["kind"]
-        if kind == "custom_object":
+        if kind == "custom_object" and id(node) in in_workload:
+            group, resource = kueue.WORKLOAD_GROUP, kueue.WORKLOAD_PLURAL
+        elif kind == "custom_object":
             group, resource = kubetrain.api.GROUP, kubetrain.api.PLURAL
         else:
             group, resource = GROUPS.get(kind, ""), kind.replace("_", "") + "s"
