@@ -91,11 +91,8 @@ class Operator:
             argv += ["--lease-namespace", self.namespace, "--lease-name", self.lease]
         else:
             argv.append("--no-leader-election")
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": self.cluster.s3.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.cluster.s3.secret_key,
-        }
+        # No AWS_* here: the operator reads the store with the job's credentials Secret.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         return self

@@ -246,3 +246,33 @@ def test_metrics_are_served(harness: Harness, metric: str) -> None:
     assert metric in body
     if metric == "kubetrain_jobs":
         assert 'kubetrain_jobs{phase="Succeeded"} 1.0' in body
+
+
+def test_a_store_the_operator_cannot_read_is_a_condition_and_a_warning(harness: Harness) -> None:
+    """The job's output store names a Secret with keys the store refuses: the operator says
+    so while the job runs, and guesses no verdict."""
+    wrong = {"AWS_ACCESS_KEY_ID": "nobody", "AWS_SECRET_ACCESS_KEY": "wrong"}
+    harness.cluster.kubectl(
+        "create", "secret", "generic", "wrong-keys", "-n", harness.namespace,
+        *(f"--from-literal={k}={v}" for k, v in wrong.items()),
+    )  # fmt: skip
+    harness.operator()
+    manifest = custom_job("unreadable", "import time; time.sleep(30)")
+    manifest["spec"]["output"] = {
+        "uri": f"s3://{harness.cluster.s3.bucket}",
+        "s3": {
+            "endpoint": harness.cluster.s3.endpoint,
+            "credentialsSecret": {"name": "wrong-keys"},
+        },
+    }
+    harness.apply(manifest)
+    readable = wait_for(
+        lambda: condition(harness, "unreadable", "ArtifactStoreReadable"), 120, "the store check"
+    )
+    assert readable["status"] == "False" and readable["reason"] == "StoreUnreadable"
+    assert "StoreUnreadable" in harness.events("unreadable")
+    final = wait_for(
+        lambda: harness.status("unreadable").get("phase") in ("Succeeded", "Failed"), 180, "end"
+    )
+    assert final
+    assert harness.status("unreadable").get("successCriteriaMet") is None
