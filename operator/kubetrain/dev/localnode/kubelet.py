@@ -350,7 +350,9 @@ class Kubelet:
             ip = f"127.0.{self.settings.pod_ip_block}.{last}"
             if ip not in used:
                 return ip
-        raise PodConfigError(f"the local node has no free 127.0.{self.settings.pod_ip_block}.x address")
+        raise PodConfigError(
+            f"the local node has no free 127.0.{self.settings.pod_ip_block}.x address"
+        )
 
     def _event(self, rt: PodRuntime, reason: str, message: str, kind: str = "Normal") -> None:
         try:
