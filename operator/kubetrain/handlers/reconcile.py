@@ -25,6 +25,7 @@ from kubetrain.kube import Kube
 from kubetrain.logs import current_job
 from kubetrain.metrics import ATTEMPTS, RECONCILE_SECONDS, TRANSITIONS, PhaseIndex
 from kubetrain.observe import PodView, pod_view
+from kubetrain.quantity import cpu_cores
 from kubetrain.reports import ReportReader
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
@@ -41,8 +42,7 @@ def _policy(raw_spec: dict[str, Any], config: OperatorConfig) -> Policy:
     cpus = 1.0
     gpus = compute.get("gpusPerWorker")
     if profile is not None:
-        cpu = str((compute.get("resources") or {}).get("cpu") or profile.resources.cpu)
-        cpus = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+        cpus = cpu_cores((compute.get("resources") or {}).get("cpu") or profile.resources.cpu)
         gpus = profile.gpus if gpus is None else gpus
     return Policy(
         workers=int(compute.get("workers") or 1),
