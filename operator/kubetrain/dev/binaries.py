@@ -66,7 +66,8 @@ def bin_dir(progress: Callable[[str], None] = lambda _msg: None) -> Path:
         proc = subprocess.Popen(
             [str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        assert proc.stderr is not None and proc.stdout is not None
+        if proc.stderr is None or proc.stdout is None:
+            raise DevClusterError(f"could not read the output of {script}")
         for line in proc.stderr:
             progress(line.rstrip())
         out = proc.stdout.read().strip().splitlines()

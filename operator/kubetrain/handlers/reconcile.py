@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from kubetrain.api import TrainingJob, check_training_job
+from kubetrain.api import Phase, TrainingJob, check_training_job
 from kubetrain.builders import objects, pods
-from kubetrain.builders.naming import LABEL_ATTEMPT, JobRef
+from kubetrain.builders.naming import LABEL_ATTEMPT, ROLE_HEAD, ROLE_TRAINER, JobRef
 from kubetrain.config import OperatorConfig
 from kubetrain.kube import Kube
 from kubetrain.logs import current_job
@@ -30,6 +30,10 @@ from kubetrain.reports import ReportReader
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
 log = logging.getLogger("kubetrain.reconcile")
+ACTIVE_PHASES = (Phase.PENDING, Phase.RUNNING)
+"""The phases in which the trainer's progress is read and the job is polled."""
+DRIVER_ROLES = (ROLE_TRAINER, ROLE_HEAD)
+"""The roles whose pod writes the final report."""
 Clock = Callable[[], dt.datetime]
 
 
@@ -121,11 +125,11 @@ class Reconciler:
         current: list[PodView],
         attempt: int,
     ) -> TrainerReport | None:
-        if job is None or not attempt or status.get("phase") not in ("Pending", "Running"):
+        if job is None or not attempt or status.get("phase") not in ACTIVE_PHASES:
             return None
-        if not any(p.running or p.phase == "Succeeded" for p in current):
+        if not any(p.running or p.succeeded for p in current):
             return None
-        final = any(p.phase == "Succeeded" and p.role in ("trainer", "head") for p in current)
+        final = any(p.succeeded and p.role in DRIVER_ROLES for p in current)
         return self.reports.read(pods.artifact_uri(ref, job.spec, self.config, attempt), final)
 
     def _act(
@@ -163,7 +167,7 @@ class Reconciler:
         self.phases.set(f"{ref.namespace}/{ref.name}", new_phase)
         key = (ref.namespace, ref.name)
         delay = decision.requeue_after
-        if new_phase in ("Pending", "Running"):
+        if new_phase in ACTIVE_PHASES:
             interval = self.config.progress_interval_seconds
             delay = interval if delay is None else min(delay, interval)
         if delay is None:
