@@ -64,8 +64,8 @@ def operator(
     metrics.serve(metrics_port)
     if leader_election:
         LeaderElector(api, lease_namespace, lease_name).acquire()
-    handlers.install(Reconciler(Kube(api), cfg))
     kopf.run(
+        memo=handlers.operator_memo(Reconciler(Kube(api), cfg)),
         standalone=True,
         clusterwide=all_namespaces,
         namespaces=namespaces,
