@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import DevCluster
-from tests.integration.operator_harness import wait_for
+from tests.support.cluster import DevCluster
+from tests.support.operator_harness import wait_for
 
 
 def get_json(cluster: DevCluster, *args: str) -> Any:
