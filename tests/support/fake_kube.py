@@ -16,7 +16,7 @@ from tests.support.manifests import merge_patch
 from kubetrain.builders import naming
 from kubetrain.builders.naming import LABEL_ATTEMPT, LABEL_JOB, LABEL_ROLE, ROLE_WORKER, JobRef
 from kubetrain.kube import Kube
-from kubetrain.observe import POD_FAILED, POD_SUCCEEDED
+from kubetrain.observe import POD_FAILED, POD_PENDING, POD_SUCCEEDED
 from kubetrain.reports import ReportReader
 from kubetrain.state import TrainerReport
 
@@ -84,7 +84,7 @@ class FakeKube(Kube):
         self.writes.append((f"create_{obj['kind'].lower()}", meta["name"]))
         created = copy.deepcopy(obj)
         if obj["kind"] == "Pod":
-            created["status"] = {"phase": "Pending"}
+            created["status"] = {"phase": POD_PENDING}
         self.objects[key] = created
         return True
 
