@@ -114,6 +114,17 @@ class FakeKube(Kube):
     def event(self, job: JobRef, kind: str, reason: str, message: str) -> None:
         self.events.append((reason, message))
 
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """The string data of a Secret the test created; KeyError if there is none."""
+        secret = self.objects.get(("Secret", namespace, name))
+        if secret is None:
+            raise KeyError(f"Secret {namespace}/{name} does not exist")
+        return dict(secret.get("stringData") or {})
+
+    def get_workload(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """No Kueue here: no Workload."""
+        return None
+
 
 class NoReports(ReportReader):
     """A store in which the trainer has written nothing yet."""
@@ -121,5 +132,5 @@ class NoReports(ReportReader):
     def __init__(self) -> None:  # no store to connect to
         pass
 
-    def read(self, attempt_uri: str, final: bool) -> TrainerReport:
+    def read(self, *_: Any, **__: Any) -> TrainerReport:
         return TrainerReport()
