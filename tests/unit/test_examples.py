@@ -14,7 +14,7 @@ from kubetrain.api import Phase
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_promises_an_outcome(path: Path) -> None:
     promise = expectation(path.name)
-    assert Phase(promise.phase) is Phase.SUCCEEDED, promise.text
+    assert promise.phase in {p.value for p in Phase}, promise.text
     objective = example(path.name)["spec"]["problem"]["objective"]
     # A promised verdict is the objective's own; an example may promise no verdict at all.
     own_verdict = (objective["metric"], objective.get("threshold"))
