@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv binaries lint typecheck generate check-generated test test-unit test-cluster dev-up dev-down clean
+.PHONY: help venv binaries generate check-generated lint typecheck test-unit check test-cluster test \
+	dev-up dev-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -21,8 +22,20 @@ $(VENV)/.installed: pyproject.toml
 	$(BOOT_PYTHON) -m uv pip install -q --python $(PY) -e ".[all,test,dev]"
 	touch $@
 
-binaries: ## build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm
+binaries: ## build (or reuse) the control plane, kwok, helm, Kueue, kstatus and kube-score
 	hack/build-k8s.sh >/dev/null
+	hack/build-tools.sh >/dev/null
+	hack/build-kueue.sh >/dev/null
+
+generate: venv ## write crds/ and docs/api.md from the pydantic models in kubetrain/api
+	$(PY) -m kubetrain.api.crdgen
+
+check-generated: venv ## fail if crds/, the chart's CRD or docs/api.md differ from `make generate`
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	$(PY) -m kubetrain.api.crdgen --root "$$out" >/dev/null && \
+	diff -ru crds "$$out/crds" && diff -u docs/api.md "$$out/docs/api.md" && \
+	diff -ru helm/kubetrain/crds "$$out/helm/kubetrain/crds" || \
+	{ echo "generated files are stale: run 'make generate' and commit the result"; exit 1; }
 
 lint: venv ## ruff, formatting, import layers
 	$(BIN)/ruff check operator trainer_image tests
@@ -32,11 +45,20 @@ lint: venv ## ruff, formatting, import layers
 typecheck: venv ## mypy
 	$(BIN)/mypy
 
-test-unit: venv ## pure tests, no cluster
-	$(BIN)/pytest tests/unit
+test-unit: venv ## pure tests: no cluster, no Go-built tools
+	$(BIN)/pytest -m "not tools" tests/unit
 
-test: venv binaries lint typecheck ## everything CI runs: lint, types, unit, integration and e2e against the dev cluster
-	$(BIN)/pytest tests
+check: lint typecheck check-generated test-unit ## the fast lane: everything that needs no cluster
+
+test-cluster: venv binaries ## the tests that need Go-built tools or the dev cluster
+	$(BIN)/pytest -m tools tests/unit
+	$(BIN)/pytest tests/integration tests/e2e
+
+# Sequential on purpose, also under `make -j`: a broken change fails in the fast lane, before
+# the control-plane binaries are built and the cluster comes up.
+test: ## everything CI runs: the fast lane, then integration and e2e against the dev cluster
+	$(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory test-cluster
 
 dev-up: venv binaries ## start the local dev cluster
 	$(BIN)/kubetrain dev up

@@ -2,80 +2,23 @@
 
 `dev_cluster` brings the real local cluster up (or reuses a running one, `kubetrain dev up` is
 idempotent) and hands out its kubeconfig, a kubectl runner, API clients and the S3 store.
+`harness` (integration and end-to-end tests) adds a namespace with the S3 credentials and a
+way to start operators for it. The helpers themselves live in tests/support.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-
-@dataclass(frozen=True)
-class S3Store:
-    """The dev cluster's SeaweedFS S3 endpoint and the credentials `up` generated."""
-
-    endpoint: str
-    access_key: str
-    secret_key: str
-    bucket: str
-    secret_name: str
-
-    def client(self, access_key: str | None = None, secret_key: str | None = None):  # type: ignore[no-untyped-def]
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=access_key or self.access_key,
-            aws_secret_access_key=secret_key or self.secret_key,
-            region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}),
-        )
-
-
-@dataclass(frozen=True)
-class DevCluster:
-    kubeconfig: Path
-    s3: S3Store
-    bin_dir: Path
-
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
-        )
-
-    def kubetrain(
-        self, *args: str, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        """Run the `kubetrain` command of this environment."""
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "kubetrain"), *args],
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
-        )
-
-    def api_client(self):  # type: ignore[no-untyped-def]
-        from kubernetes import config
-
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+from tests.support import ROOT
+from tests.support.cluster import DevCluster, S3Store
+from tests.support.operator_harness import Harness
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +56,38 @@ def namespace(dev_cluster: DevCluster) -> Iterator[str]:
         time.sleep(0.2)
     yield name
     dev_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def crd_installed(dev_cluster: DevCluster) -> None:
+    dev_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    dev_cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/trainingjobs.kubetrain.io", "--timeout=30s"
+    )
+
+
+@pytest.fixture
+def harness(
+    dev_cluster: DevCluster, namespace: str, crd_installed: None, tmp_path: Path
+) -> Iterator[Harness]:
+    """A namespace holding the S3 credentials Secret, and a way to start operators for it."""
+    secret = json.loads(
+        dev_cluster.kubectl(
+            "get", "secret", dev_cluster.s3.secret_name, "-n", "default", "-o", "json"
+        ).stdout
+    )
+    secret["metadata"] = {"name": dev_cluster.s3.secret_name, "namespace": namespace}
+    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    # Every pod the operator creates must pass the real PodSecurity admission, level restricted.
+    dev_cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    h = Harness(dev_cluster, namespace, tmp_path)
+    yield h
+    h.stop_all()
+    log = tmp_path / "operator.log"
+    if log.exists():
+        print(log.read_text()[-4000:])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

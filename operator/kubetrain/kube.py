@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from kubetrain.api import GROUP, PLURAL, VERSION
-from kubetrain.builders import kueue
+from kubetrain.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from kubetrain.builders import kueue, naming
 from kubetrain.builders.naming import LABEL_ATTEMPT, LABEL_JOB, LABEL_ROLE, ROLE_WORKER, JobRef
 from kubetrain.metrics import API_ERRORS
 
@@ -33,20 +33,23 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
 
-    def _call(self, what: str, fn: Callable[[], T], ok: tuple[int, ...] = ()) -> T | None:
-        """Run an API call; None for the expected statuses in `ok`, count other errors."""
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run an API call; count its error, if any, under `what`."""
+        return _counted(what, fn, ok=())
+
+    def _call_unless(self, what: str, fn: Callable[[], T], ok: tuple[int, ...]) -> T | None:
+        """Run an API call; None for the expected error statuses in `ok`."""
         try:
-            return fn()
+            return _counted(what, fn, ok)
         except ApiException as exc:
             if exc.status in ok:
                 return None
-            API_ERRORS.labels(operation=what, code=str(exc.status)).inc()
             raise
 
     # --- the TrainingJob ----------------------------------------------------------------
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._call(
+        return self._call_unless(
             "get_job",
             lambda: self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name
@@ -56,7 +59,7 @@ class Kube:
 
     def patch_job_status(self, job: JobRef, status: dict[str, Any]) -> None:
         """Merge-patch the status subresource (lists, e.g. conditions, are replaced whole)."""
-        self._call(
+        self._call_unless(
             "patch_status",
             lambda: self.custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -71,7 +74,7 @@ class Kube:
         )
 
     def delete_job(self, job: JobRef) -> None:
-        self._call(
+        self._call_unless(
             "delete_job",
             lambda: self.custom.delete_namespaced_custom_object(
                 GROUP,
@@ -95,7 +98,6 @@ class Kube:
             "list_pods",
             lambda: self.core.list_namespaced_pod(job.namespace, label_selector=selector),
         )
-        assert pods is not None
         owned = [p for p in pods.items if _owned_by(p.metadata, job)]
         return [self.api.sanitize_for_serialization(p) for p in owned]
 
@@ -108,7 +110,7 @@ class Kube:
             "Secret": self.core.create_namespaced_secret,
             "ConfigMap": self.core.create_namespaced_config_map,
         }[kind]
-        created = self._call(f"create_{kind.lower()}", lambda: create(ns, obj), ok=(409,))
+        created = self._call_unless(f"create_{kind.lower()}", lambda: create(ns, obj), ok=(409,))
         return created is not None
 
     def apply_config_map(self, obj: dict[str, Any]) -> None:
@@ -143,10 +145,10 @@ class Kube:
             ),
         )
         if not workers_only:
-            self._call(
+            self._call_unless(
                 "delete_service",
                 lambda: self.core.delete_namespaced_service(
-                    f"{job.name}-a{attempt}", job.namespace
+                    naming.service(job, attempt), job.namespace
                 ),
                 ok=(404,),
             )
@@ -159,7 +161,7 @@ class Kube:
         Only for the artifact store's credentials, which the operator reads as the job's
         pods do (RBAC: get secrets).
         """
-        secret = self._call(
+        secret = self._call_unless(
             "get_secret", lambda: self.core.read_namespaced_secret(name, namespace), ok=(404,)
         )
         if secret is None:
@@ -171,7 +173,7 @@ class Kube:
     def get_workload(self, namespace: str, name: str) -> dict[str, Any] | None:
         """Kueue's Workload of a queued attempt's pod group (named like the group); None if
         it does not exist (yet), or this operator may not read Workloads."""
-        return self._call(
+        return self._call_unless(
             "get_workload",
             lambda: self.custom.get_namespaced_custom_object(
                 kueue.WORKLOAD_GROUP,
@@ -190,8 +192,8 @@ class Kube:
         body = {
             "metadata": {"generateName": f"{job.name}.", "namespace": job.namespace},
             "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "TrainingJob",
+                "apiVersion": API_VERSION,
+                "kind": KIND,
                 "name": job.name,
                 "namespace": job.namespace,
                 "uid": job.uid,
@@ -210,6 +212,15 @@ class Kube:
         except ApiException as exc:  # an Event is best effort: never fail a reconcile for it
             API_ERRORS.labels(operation="create_event", code=str(exc.status)).inc()
             log.warning("could not record event %s: %s", reason, exc.reason)
+
+
+def _counted(what: str, fn: Callable[[], T], ok: tuple[int, ...]) -> T:
+    try:
+        return fn()
+    except ApiException as exc:
+        if exc.status not in ok:
+            API_ERRORS.labels(operation=what, code=str(exc.status)).inc()
+        raise
 
 
 def _owned_by(meta: Any, job: JobRef) -> bool:

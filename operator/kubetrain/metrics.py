@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from kubetrain.api import Phase
+
 JOBS = Gauge("kubetrain_jobs", "TrainingJobs by phase, as last reconciled", ["phase"])
 RECONCILE_SECONDS = Histogram(
     "kubetrain_reconcile_duration_seconds",
@@ -31,8 +33,8 @@ class PhaseIndex:
         counts: dict[str, int] = {}
         for value in self.phases.values():
             counts[value] = counts.get(value, 0) + 1
-        for name in ("Pending", "Running", "Suspended", "Succeeded", "Failed"):
-            JOBS.labels(phase=name).set(counts.get(name, 0))
+        for phase in Phase:
+            JOBS.labels(phase=phase.value).set(counts.get(phase, 0))
 
 
 def serve(port: int) -> None:

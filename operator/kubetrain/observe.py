@@ -13,6 +13,12 @@ from typing import Any
 from kubetrain.builders.kueue import ADMISSION_GATE, QUEUE_LABEL
 from kubetrain.builders.naming import LABEL_ATTEMPT, LABEL_ROLE
 
+# The phases of a pod (not of a TrainingJob, see kubetrain.api.Phase).
+POD_PENDING = "Pending"
+POD_RUNNING = "Running"
+POD_SUCCEEDED = "Succeeded"
+POD_FAILED = "Failed"
+
 IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"})
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
 
@@ -48,11 +54,15 @@ class PodView:
 
     @property
     def failed(self) -> bool:
-        return self.phase == "Failed"
+        return self.phase == POD_FAILED
 
     @property
     def running(self) -> bool:
-        return self.phase == "Running"
+        return self.phase == POD_RUNNING
+
+    @property
+    def succeeded(self) -> bool:
+        return self.phase == POD_SUCCEEDED
 
 
 def pod_view(pod: dict[str, Any]) -> PodView:
@@ -88,7 +98,7 @@ def pod_view(pod: dict[str, Any]) -> PodView:
         name=meta.get("name", ""),
         role=labels.get(LABEL_ROLE, ""),
         attempt=int(labels.get(LABEL_ATTEMPT, "0") or 0),
-        phase=status.get("phase", "Pending"),
+        phase=status.get("phase", POD_PENDING),
         created=parse_time(meta.get("creationTimestamp")),
         scheduled=scheduled.get("status") == "True",
         unschedulable=unschedulable,

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.operator_harness import Harness, custom_job, unique, wait_for
+from tests.support.manifests import custom_job, unique
+from tests.support.operator_harness import Harness, wait_for
 
 # Runs on the Ray head; reports from a Ray task that runs on the *other* pod, so the record
 # reaches the trainer through Ray's log forwarding, prefixed "(report pid=...)".

@@ -9,75 +9,22 @@ Each example's comment says what a user sees; this module reads that line and as
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.conftest import DevCluster
-from tests.integration.operator_harness import ROOT, Harness, wait_for
+from tests.support.cluster import DevCluster
+from tests.support.examples import EXAMPLES, example, expectation
+from tests.support.operator_harness import Harness, wait_for
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 GPU_EXAMPLES = {"gpu.yaml"}
 CPU_EXAMPLES = [p.name for p in EXAMPLES if p.name not in GPU_EXAMPLES]
 TIMEOUT_SECONDS = 1500
 
 
-@dataclass(frozen=True)
-class Expect:
-    """An example's "Expect:" comment, parsed."""
-
-    phase: str | None = None
-    verdict: str | None = None  # "true", "false" or "unknown"
-    metric: str | None = None
-    threshold: float | None = None
-    progress: str | None = None
-    pool: str | None = None
-    artifacts: tuple[str, ...] = ()
-
-
-def expect_line(path: Path) -> str:
-    """The "Expect:" comment of an example, its continuation lines joined."""
-    lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("# Expect:"))
-    text = [lines[start].removeprefix("# Expect:").strip()]
-    for line in lines[start + 1 :]:
-        if not line.startswith("# ") or ":" in line.split()[1]:
-            break
-        text.append(line.removeprefix("# ").strip())
-    return " ".join(text)
-
-
-def parse_expect(text: str) -> Expect:
-    phase = re.search(r"\bphase (\w+)", text)
-    verdict = re.search(r"\bsuccessCriteriaMet (true|false|unknown)\b", text)
-    threshold = re.search(r"\(([\w-]+) (?:>=|<=) ([\d.]+)", text)
-    progress = re.search(r'\bprogress "([^"]+)"', text)
-    pool = re.search(r"\bplaced on the `?([\w-]+)`? pool", text)
-    artifacts = re.search(r"\bartifacts ([\w/-]+(?:\.\w+)?(?:, [\w/-]+(?:\.\w+)?)*)", text)
-    return Expect(
-        phase=phase.group(1) if phase else None,
-        verdict=verdict.group(1) if verdict else None,
-        metric=threshold.group(1) if threshold else None,
-        threshold=float(threshold.group(2).rstrip(".")) if threshold else None,
-        progress=progress.group(1) if progress else None,
-        pool=pool.group(1) if pool else None,
-        artifacts=tuple(a.strip() for a in artifacts.group(1).split(",")) if artifacts else (),
-    )
-
-
-def test_every_example_has_an_expect_line_that_says_something() -> None:
-    for path in EXAMPLES:
-        expect = parse_expect(expect_line(path))
-        assert expect.phase or expect.pool, f"{path.name}: {expect_line(path)!r}"
-
-
 def _manifest(name: str) -> dict[str, Any]:
-    manifest = yaml.safe_load((ROOT / "examples" / name).read_text())
+    manifest = example(name)
     compute = manifest["spec"].get("compute") or {}
     if name not in GPU_EXAMPLES and "profile" in compute:
         compute["profile"] = "local"  # the dev cluster's node whose pods really run
@@ -147,7 +94,7 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
 def test_example_trains_in_the_cluster_as_its_expect_line_says(
     trained: Harness, example: str
 ) -> None:
-    expect = parse_expect(expect_line(ROOT / "examples" / example))
+    expect = expectation(example)
     job = _manifest(example)["metadata"]["name"]
     status = trained.status(job)
     assert status.get("phase") == expect.phase, _explain(trained, job)
@@ -157,10 +104,9 @@ def test_example_trains_in_the_cluster_as_its_expect_line_says(
         assert status["successCriteriaMet"] is (expect.verdict == "true")
     else:
         assert "successCriteriaMet" not in status
-    if expect.metric is not None:
+    if expect.metric is not None and expect.value is not None:
         assert status["bestMetric"]["name"] == expect.metric
-        assert f"threshold {'>=' if '>=' in verdict['message'] else '<='} " in verdict["message"]
-        assert f"{expect.threshold:g}" in verdict["message"]
+        assert f"threshold {expect.comparison} {expect.value:g}" in verdict["message"]
     if expect.progress is not None:
         assert status["progress"]["summary"] == expect.progress
     files = _files(trained, status["artifactUri"])
@@ -175,7 +121,7 @@ def test_example_trains_in_the_cluster_as_its_expect_line_says(
 
 
 def test_the_gpu_example_is_placed_on_the_gpu_pool(trained: Harness) -> None:
-    expect = parse_expect(expect_line(ROOT / "examples" / "gpu.yaml"))
+    expect = expectation("gpu.yaml")
     job = _manifest("gpu.yaml")["metadata"]["name"]
     wait_for(lambda: trained.status(job).get("phase") == expect.phase, 60, "the GPU job to run")
     [pod] = trained.pods(job)

@@ -6,15 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from tests.integration.operator_harness import ROOT, Harness, wait_for
-
-
-def example(name: str, **compute: Any) -> dict[str, Any]:
-    manifest = yaml.safe_load((ROOT / "examples" / name).read_text())
-    if compute:
-        manifest["spec"]["compute"] = compute
-    return manifest
+from tests.support.examples import Expectation, example, expectation
+from tests.support.operator_harness import Harness, wait_for
 
 
 def artifacts(h: Harness, uri: str) -> set[str]:
@@ -23,20 +16,20 @@ def artifacts(h: Harness, uri: str) -> set[str]:
     return {o["Key"][len(prefix) :] for o in listing.get("Contents", [])}
 
 
-def assert_trained(h: Harness, name: str, metric: str, at_least: float) -> dict[str, Any]:
+def assert_as_promised(h: Harness, name: str, promise: Expectation) -> dict[str, Any]:
+    """The job ended as its example's `# Expect:` line says, with every artifact in S3."""
     status = h.status(name)
-    assert status["phase"] == "Succeeded", status.get("message")
+    assert status["phase"] == promise.phase == "Succeeded", status.get("message")
     assert status["successCriteriaMet"] is True
-    assert status["bestMetric"]["name"] == metric
-    assert status["bestMetric"]["value"] >= at_least
+    assert promise.comparison == ">=" and promise.value is not None, promise.text
+    assert status["bestMetric"]["name"] == promise.metric
+    assert status["bestMetric"]["value"] >= promise.value
     files = artifacts(h, status["artifactUri"])
     assert {"metrics.json", "metadata.json", "spec.json", "report.html"} <= files, files
     assert any(f.startswith("model/") for f in files)
     table = h.cluster.kubectl("get", "tj", name, "-n", h.namespace).stdout
     header, row = table.splitlines()[:2]
-    assert (
-        header.split()[:5] == ["NAME", "PHASE", "PROGRESS", "BEST", "ATTEMPT"] or "BEST" in header
-    )
+    assert header.split()[:5] == ["NAME", "PHASE", "PROGRESS", "BEST", "ATTEMPT"]
     assert "Succeeded" in row
     assert f"{status['bestMetric']['value']:g}"[:4] in row
     return status
@@ -50,14 +43,14 @@ def test_single_worker_job_trains_and_reports(harness: Harness) -> None:
         240,
         "the job to finish",
     )
-    status = assert_trained(harness, "iris-forest", "accuracy", 0.9)
+    status = assert_as_promised(harness, "iris-forest", expectation("classification-iris"))
     assert status["attempt"] == 1
     assert status["computeUsed"]["cpuSeconds"] > 0
 
 
 def test_two_worker_ray_job_trains_and_reports(harness: Harness, tmp_path: Path) -> None:
     harness.operator()
-    manifest = example("multi-worker.yaml", profile="local", workers=2)
+    manifest = example("multi-worker.yaml", compute={"profile": "local", "workers": 2})
     manifest["spec"]["model"]["training"]["epochs"] = 4
     harness.apply(manifest)
     name = manifest["metadata"]["name"]
@@ -76,7 +69,7 @@ def test_two_worker_ray_job_trains_and_reports(harness: Harness, tmp_path: Path)
             for p in harness.pods(name)
         )
         raise AssertionError(f"{status.get('message')}\n{status.get('conditions')}\n{logs}")
-    assert_trained(harness, name, "balanced-accuracy", 0.9)
+    assert_as_promised(harness, name, expectation("multi-worker"))
     # Both Ray nodes took part: the head ran the driver, the worker pod joined the cluster.
     metadata = (
         harness.cluster.s3.client()

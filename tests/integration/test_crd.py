@@ -20,8 +20,11 @@ from hypothesis import strategies as st
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
-from tests.conftest import DevCluster
-from tests.unit.api.cases import EXAMPLES, ROOT, InvalidCase, example, invalid_cases, merge_patch
+from tests.support import ROOT
+from tests.support.cluster import DevCluster
+from tests.support.examples import EXAMPLES, example
+from tests.support.manifests import merge_patch
+from tests.unit.api.cases import InvalidCase, invalid_cases
 
 from kubetrain.api import (
     GROUP,

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import DevCluster
-from tests.integration.operator_harness import wait_for
+from tests.support.cluster import DevCluster
+from tests.support.operator_harness import wait_for
+
+from kubetrain.dev import config as dev_config
 
 
 def get_json(cluster: DevCluster, *args: str) -> Any:
@@ -181,7 +183,8 @@ def test_local_pod_runs_reads_secret_and_reaches_a_service(
     assert terminated["exitCode"] == 0
     assert terminated["reason"] == "Completed"
     assert "got: hello from echo" in logs
-    assert pod["status"]["podIP"].startswith("127.0.0.")
+    block = dev_config.load(None).local_node.pod_ip_block  # this cluster's 127.0.<block>.x
+    assert pod["status"]["podIP"].startswith(f"127.0.{block}.")
 
 
 def test_volume_over_the_nodes_own_files_still_mounts_everything(

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import DevCluster
-from tests.integration.operator_harness import ROOT, free_port, wait_for
-from tests.tools import k8s_dir, tool
+from tests.support import ROOT
+from tests.support.cluster import DevCluster
+from tests.support.operator_harness import free_port, wait_for
+from tests.support.tools import k8s_dir, tool
 
 CHART = ROOT / "helm" / "kubetrain"
 RELEASE = "kt"

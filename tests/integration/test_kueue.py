@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.conftest import DevCluster
-from tests.integration.operator_harness import Harness, builtin_job, wait_for
+from tests.support.cluster import DevCluster
+from tests.support.manifests import builtin_job
+from tests.support.operator_harness import Harness, wait_for
 
 KUEUE = "kueue.x-k8s.io/v1beta2"
 GPU_QUOTA = 8

@@ -9,13 +9,8 @@ import time
 from typing import Any
 
 import pytest
-from tests.integration.operator_harness import (
-    Harness,
-    builtin_job,
-    custom_job,
-    unique,
-    wait_for,
-)
+from tests.support.manifests import builtin_job, custom_job, unique
+from tests.support.operator_harness import Harness, wait_for
 
 
 def phase(h: Harness, name: str) -> str | None:

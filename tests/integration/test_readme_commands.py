@@ -12,9 +12,10 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from tests.conftest import DevCluster
-from tests.readme import code_blocks, commands
-from tests.tools import ROOT, k8s_dir
+from tests.support import ROOT
+from tests.support.cluster import DevCluster
+from tests.support.readme import code_blocks, commands
+from tests.support.tools import k8s_dir
 
 WATCH = "kubectl get tj -w"
 WAIT = "kubectl wait --for=jsonpath='{.status.phase}'=Succeeded tj/iris-forest --timeout=900s"

@@ -7,9 +7,7 @@ KUBETRAIN_* and AWS_* variables — and `kubetrain run` for the bad-input cases 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,23 +15,22 @@ import pandas as pd
 import pytest
 import yaml
 from sklearn import datasets
+from tests.support.examples import path_of
+from tests.support.manifests import manifest
+from tests.support.trainer import TRAINER_COMMAND, trainer_env
 from typer.testing import CliRunner
 
 
 def _manifest(name: str, uri: str, endpoint: str, task: str = "classification",
               target: str = "target", metric: str = "accuracy") -> dict:  # fmt: skip
-    return {
-        "apiVersion": "kubetrain.io/v1alpha1",
-        "kind": "TrainingJob",
-        "metadata": {"name": name},
-        "spec": {
-            "problem": {"task": task, "target": target, "objective": {"metric": metric}},
-            "data": {"source": {"uri": uri, "format": "csv"}, "s3": {"endpoint": endpoint}},
-            "model": {"builtin": {"name": "random-forest" if task == "classification" else "ridge",
-                                  "hyperparameters": {"n_estimators": 20}
-                                  if task == "classification" else {}}},
-        },
-    }  # fmt: skip
+    """A TrainingJob reading a CSV from the dev cluster's S3."""
+    return manifest({
+        "problem": {"task": task, "target": target, "objective": {"metric": metric}},
+        "data": {"source": {"uri": uri, "format": "csv"}, "s3": {"endpoint": endpoint}},
+        "model": {"builtin": {"name": "random-forest" if task == "classification" else "ridge",
+                              "hyperparameters": {"n_estimators": 20}
+                              if task == "classification" else {}}},
+    }, name)  # fmt: skip
 
 
 @pytest.fixture
@@ -41,14 +38,13 @@ def prefix(dev_cluster) -> str:  # type: ignore[no-untyped-def]
     return f"trainer-tests/{uuid.uuid4().hex[:8]}"
 
 
-def _env(dev_cluster, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _s3_env(dev_cluster) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The dev cluster's S3 credentials and endpoint, as the pod's env gives them."""
     s3 = dev_cluster.s3
     return {
-        **os.environ,
         "AWS_ACCESS_KEY_ID": s3.access_key,
         "AWS_SECRET_ACCESS_KEY": s3.secret_key,
         "KUBETRAIN_S3_ENDPOINT": s3.endpoint,
-        **extra,
     }
 
 
@@ -61,16 +57,9 @@ def test_s3_round_trip_data_in_artifacts_out(dev_cluster, prefix, tmp_path: Path
     spec_file.write_text(
         yaml.safe_dump(_manifest("iris-s3", f"s3://{s3.bucket}/{prefix}/iris.csv", s3.endpoint))
     )
-    env = _env(
-        dev_cluster,
-        KUBETRAIN_SPEC=str(spec_file),
-        KUBETRAIN_OUTPUT_URI=f"s3://{s3.bucket}/{prefix}/out",
-        KUBETRAIN_JOB_NAME="iris-s3",
-        KUBETRAIN_NAMESPACE="team",
-        KUBETRAIN_ATTEMPT="1",
-    )
-    proc = subprocess.run([sys.executable, "-m", "kubetrain_trainer"], env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    env = trainer_env(spec_file, f"s3://{s3.bucket}/{prefix}/out", job="iris-s3",
+                      namespace="team", **_s3_env(dev_cluster))  # fmt: skip
+    proc = subprocess.run(TRAINER_COMMAND, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
     attempt = f"{prefix}/out/team/iris-s3/1"
@@ -117,13 +106,10 @@ def test_a_retried_attempt_reuses_trials_and_the_fit_stored_in_s3(dev_cluster, p
     job = f"{prefix}/out/team/iris-tune"
 
     def attempt(number: int) -> dict:
-        env = _env(
-            dev_cluster, KUBETRAIN_SPEC=str(spec_file), KUBETRAIN_JOB_NAME="iris-tune",
-            KUBETRAIN_OUTPUT_URI=f"s3://{s3.bucket}/{prefix}/out", KUBETRAIN_NAMESPACE="team",
-            KUBETRAIN_ATTEMPT=str(number),
-        )  # fmt: skip
-        proc = subprocess.run([sys.executable, "-m", "kubetrain_trainer"], env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        env = trainer_env(spec_file, f"s3://{s3.bucket}/{prefix}/out", job="iris-tune",
+                          namespace="team", attempt=number, **_s3_env(dev_cluster))  # fmt: skip
+        proc = subprocess.run(TRAINER_COMMAND, env=env, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         key = f"{job}/{number}/metadata.json"
         return json.loads(client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
@@ -147,7 +133,7 @@ def _cli(dev_cluster, tmp_path: Path, document: dict, **env: str) -> tuple[int, 
     outcome = CliRunner().invoke(
         app,
         ["run", str(path), "--output", str(tmp_path / "out"), "-q"],
-        env=_env(dev_cluster, **env),
+        env={**_s3_env(dev_cluster), **env},
     )
     return outcome.exit_code, " ".join(outcome.output.split())
 
@@ -195,7 +181,7 @@ def test_s3_access_denied_is_named(dev_cluster, prefix, tmp_path: Path):
 def test_kubetrain_run_with_its_own_seaweedfs(tmp_path: Path):
     from kubetrain.cli import app
 
-    example = Path(__file__).resolve().parents[2] / "examples" / "classification-iris.yaml"
+    example = path_of("classification-iris")
     outcome = CliRunner().invoke(app, ["run", str(example), "-q"])
     assert outcome.exit_code == 0, outcome.output
     text = " ".join(outcome.output.split())

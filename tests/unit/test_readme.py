@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.readme import code_blocks, commands, section
-from tests.tools import ROOT
+from tests.support import ROOT
+from tests.support.readme import code_blocks, commands, section
 
 SETUP = "Set up: two commands on a fresh machine"
 

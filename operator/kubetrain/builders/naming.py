@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kubetrain.api import API_VERSION, KIND
+
 DOMAIN = "kubetrain.io"
 LABEL_JOB = f"{DOMAIN}/job-name"
 LABEL_ATTEMPT = f"{DOMAIN}/attempt"
@@ -30,8 +32,8 @@ class JobRef:
 
     def owner_reference(self) -> dict[str, object]:
         return {
-            "apiVersion": "kubetrain.io/v1alpha1",
-            "kind": "TrainingJob",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "name": self.name,
             "uid": self.uid,
             "controller": True,

@@ -65,8 +65,8 @@ def operator(
     if leader_election:
         with standby_health(health_port):
             LeaderElector(api, lease_namespace, lease_name).acquire()
-    handlers.install(Reconciler(Kube(api), cfg))
     kopf.run(
+        memo=handlers.operator_memo(Reconciler(Kube(api), cfg)),
         standalone=True,
         clusterwide=all_namespaces,
         namespaces=namespaces,

@@ -36,6 +36,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 def _read_manifest(path: Path) -> dict[str, Any]:
     import yaml
 
+    from kubetrain.api import API_VERSION, KIND
     from kubetrain_trainer.errors import InvalidSpecError
 
     try:
@@ -44,10 +45,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise InvalidSpecError(f"cannot read the manifest {path}: {exc.strerror}.") from exc
     except yaml.YAMLError as exc:
         raise InvalidSpecError(f"the manifest {path} is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict) or document.get("kind") != "TrainingJob":
+    if not isinstance(document, dict) or document.get("kind") != KIND:
         raise InvalidSpecError(
-            f"the manifest {path} is not a TrainingJob (kind: TrainingJob, "
-            "apiVersion: kubetrain.io/v1alpha1)."
+            f"the manifest {path} is not a {KIND} (kind: {KIND}, apiVersion: {API_VERSION})."
         )
     return document
 

@@ -61,7 +61,8 @@ def _run(script: Path, progress: Callable[[str], None]) -> Path:
     proc = subprocess.Popen(
         [str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert proc.stderr is not None and proc.stdout is not None
+    if proc.stderr is None or proc.stdout is None:
+        raise DevClusterError(f"could not read the output of {script}")
     for line in proc.stderr:
         progress(line.rstrip())
     out = proc.stdout.read().strip().splitlines()

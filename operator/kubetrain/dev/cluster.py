@@ -63,8 +63,8 @@ class ClusterInfo:
     s3: S3Info
 
     def as_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        return json.loads(json.dumps(out, default=str))
+        plain: dict[str, Any] = json.loads(json.dumps(asdict(self), default=str))
+        return plain
 
 
 def _clients(config: DevConfig) -> list[pki.ClientIdentity]:

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubetrain.dev.processes import DevClusterError
+
 _VALIDITY = dt.timedelta(days=365)
 
 
@@ -135,7 +137,10 @@ def _builder(
 def _load_ca(pki: Pki) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)  # we wrote it
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise DevClusterError(
+            f"{pki.ca_key} is not an RSA private key; remove it and {pki.ca_cert} to make a new CA"
+        )
     return cert, key
 
 

@@ -19,18 +19,23 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from kubetrain.api import TrainingJob, check_training_job, queue_name_of
+from kubetrain.api import Phase, TrainingJob, check_training_job, queue_name_of
 from kubetrain.builders import kueue, objects, pods
-from kubetrain.builders.naming import LABEL_ATTEMPT, JobRef
+from kubetrain.builders.naming import LABEL_ATTEMPT, ROLE_HEAD, ROLE_TRAINER, JobRef
 from kubetrain.config import OperatorConfig
 from kubetrain.kube import Kube
 from kubetrain.logs import current_job
 from kubetrain.metrics import ATTEMPTS, RECONCILE_SECONDS, TRANSITIONS, PhaseIndex
 from kubetrain.observe import PodView, pod_view, workload_pending_message
+from kubetrain.quantity import cpu_cores
 from kubetrain.reports import ReportReader, StoreAccess
 from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 
 log = logging.getLogger("kubetrain.reconcile")
+ACTIVE_PHASES = (Phase.PENDING, Phase.RUNNING)
+"""The phases in which the trainer's progress is read and the job is polled."""
+DRIVER_ROLES = (ROLE_TRAINER, ROLE_HEAD)
+"""The roles whose pod writes the final report."""
 SECRET_TTL_SECONDS = 60.0
 """How long a store Secret that was read is trusted before it is read again."""
 Clock = Callable[[], dt.datetime]
@@ -49,8 +54,7 @@ def _policy(obj: dict[str, Any], config: OperatorConfig) -> Policy:
     cpus = 1.0
     gpus = compute.get("gpusPerWorker")
     if profile is not None:
-        cpu = str((compute.get("resources") or {}).get("cpu") or profile.resources.cpu)
-        cpus = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+        cpus = cpu_cores((compute.get("resources") or {}).get("cpu") or profile.resources.cpu)
         gpus = profile.gpus if gpus is None else gpus
     return Policy(
         workers=int(compute.get("workers") or 1),
@@ -140,11 +144,11 @@ class Reconciler:
         current: list[PodView],
         attempt: int,
     ) -> TrainerReport | None:
-        if job is None or not attempt or status.get("phase") not in ("Pending", "Running"):
+        if job is None or not attempt or status.get("phase") not in ACTIVE_PHASES:
             return None
-        if not any(p.running or p.phase == "Succeeded" for p in current):
+        if not any(p.running or p.succeeded for p in current):
             return None
-        final = any(p.phase == "Succeeded" and p.role in ("trainer", "head") for p in current)
+        final = any(p.succeeded and p.role in DRIVER_ROLES for p in current)
         access = self._store_access(ref.namespace, job)
         if isinstance(access, str):
             return TrainerReport(final=final, store_error=access)
@@ -212,7 +216,7 @@ class Reconciler:
         self.phases.set(f"{ref.namespace}/{ref.name}", new_phase)
         key = (ref.namespace, ref.name)
         delay = decision.requeue_after
-        if new_phase in ("Pending", "Running"):
+        if new_phase in ACTIVE_PHASES:
             interval = self.config.progress_interval_seconds
             delay = interval if delay is None else min(delay, interval)
         if delay is None:

@@ -1,39 +1,20 @@
-"""Manifests for the API tests: the examples, and the table of invalid manifests.
-
-Shared by the unit tests (pydantic) and tests/integration/test_crd.py (the API server).
+"""The table of invalid manifests (invalid_manifests.yaml): examples with edits that both
+validators must reject. Shared by the unit tests (pydantic) and tests/integration/test_crd.py
+(the API server).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.support.examples import example
+from tests.support.manifests import merge_patch
 
-ROOT = Path(__file__).resolve().parents[3]
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 TABLE = Path(__file__).with_name("invalid_manifests.yaml")
-
-
-def example(name: str) -> dict[str, Any]:
-    """The manifest of examples/<name>."""
-    return yaml.safe_load((ROOT / "examples" / name).read_text())
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 @dataclass(frozen=True)

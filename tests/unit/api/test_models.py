@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.unit.api.cases import EXAMPLES, example
+from tests.support.examples import EXAMPLES, example
 
 from kubetrain.api import (
     ComputeProfile,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.unit.api.cases import EXAMPLES, example, merge_patch
+from tests.support.examples import EXAMPLES, example
+from tests.support.manifests import merge_patch
 
 from kubetrain.api import (
     ComputeProfile,

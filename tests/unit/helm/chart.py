@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.tools import ROOT, k8s_dir
+from tests.support import ROOT
+from tests.support.tools import k8s_dir
 
 CHART = ROOT / "helm" / "kubetrain"
 

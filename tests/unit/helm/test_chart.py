@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.tools import ROOT, tool
+from tests.support.tools import ROOT, tool
 from tests.unit.helm.chart import CHART, RenderError, find, helm, render, render_text
 
 from kubetrain.config import OperatorConfig
+
+pytestmark = pytest.mark.tools
 
 
 def deployment(values: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -11,11 +11,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tests.tools import ROOT
+import pytest
+from tests.support import ROOT
 from tests.unit.helm.chart import find, render
 
 import kubetrain.api
 from kubetrain.builders import kueue
+
+pytestmark = pytest.mark.tools
+
 
 PKG = ROOT / "operator" / "kubetrain"
 CALL = re.compile(

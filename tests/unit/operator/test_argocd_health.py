@@ -6,7 +6,7 @@ from typing import Any
 
 import lupa
 import pytest
-from tests.tools import ROOT
+from tests.support import ROOT
 from tests.unit.operator.job_statuses import job, statuses
 
 SCRIPT = (ROOT / "helm" / "kubetrain" / "files" / "argocd-health.lua").read_text()

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
-import yaml
+from tests.support import ROOT
+from tests.support.examples import EXAMPLES, example
 
 from kubetrain.api import TrainingJob, contract
 from kubetrain.builders import objects, pods
 from kubetrain.builders.naming import JobRef
 from kubetrain.config import OperatorConfig
 
-EXAMPLES = Path(__file__).parents[3] / "examples"
 REF = JobRef("iris", "team-a", "uid-1")
 CONFIG = OperatorConfig()
 
 
 def job(name: str, **spec_changes: Any) -> TrainingJob:
-    raw = yaml.safe_load((EXAMPLES / name).read_text())
-    for key, value in spec_changes.items():
-        raw["spec"][key] = value
-    return TrainingJob.model_validate(raw)
+    return TrainingJob.model_validate(example(name, **spec_changes))
 
 
 def restricted(pod: dict[str, Any]) -> None:
@@ -133,14 +133,44 @@ def test_pod_env_names_come_from_the_contract() -> None:
     )
 
 
-def test_builders_are_deterministic() -> None:
+BUILD_IN_A_FRESH_PROCESS = """
+import json, sys
+from kubetrain.api import TrainingJob
+from kubetrain.builders import pods
+from kubetrain.builders.naming import JobRef
+from kubetrain.config import OperatorConfig
+from tests.support.examples import example
+
+job = TrainingJob.model_validate(example(sys.argv[1]))
+built = pods.attempt_pods(JobRef("iris", "team-a", "uid-1"), job.spec, 1, OperatorConfig())
+print(json.dumps(built, sort_keys=True))
+"""
+
+
+def build_in_a_fresh_process(name: str, hash_seed: str) -> Any:
+    """The pods of examples/<name>, built by another interpreter (its own hash seed)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", BUILD_IN_A_FRESH_PROCESS, name],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        cwd=ROOT,
+    )
+    return json.loads(proc.stdout)
+
+
+def test_builders_are_deterministic_across_processes() -> None:
+    """Re-reconciling in a restarted operator builds byte-identical children (no spurious diff)."""
     spec = job("multi-worker.yaml").spec
-    assert pods.attempt_pods(REF, spec, 1, CONFIG) == pods.attempt_pods(REF, spec, 1, CONFIG)
+    here = json.loads(json.dumps(pods.attempt_pods(REF, spec, 1, CONFIG), sort_keys=True))
+    assert build_in_a_fresh_process("multi-worker.yaml", "1") == here
+    assert build_in_a_fresh_process("multi-worker.yaml", "2") == here
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
-def test_every_example_builds_restricted_pods(example: str) -> None:
-    spec = job(example).spec
+@pytest.mark.parametrize("name", [p.name for p in EXAMPLES])
+def test_every_example_builds_restricted_pods(name: str) -> None:
+    spec = job(name).spec
     for pod in pods.attempt_pods(REF, spec, 1, CONFIG):
         restricted(pod)
 

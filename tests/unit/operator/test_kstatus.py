@@ -10,8 +10,11 @@ import subprocess
 from typing import Any
 
 import pytest
-from tests.tools import tool
+from tests.support.tools import tool
 from tests.unit.operator.job_statuses import job, statuses
+
+pytestmark = pytest.mark.tools
+
 
 STATUSES = statuses()
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.manifests import IRIS_FOREST, IRIS_MLP, manifest
+from tests.support.trainer import TRAINER_COMMAND, run_spec, trainer_env
 
 from kubetrain_trainer.checkpoint import StopSignal
 from kubetrain_trainer.errors import ExitCode, Interrupted
-
-from .conftest import IRIS_FOREST, IRIS_MLP, manifest, run_spec
 
 
 class StopAfter(StopSignal):
@@ -72,18 +70,14 @@ def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path):
     spec = {**IRIS_MLP, "model": {**IRIS_MLP["model"], "training": {"epochs": 400, "batchSize": 8}}}
     spec_file = tmp_path / "job.yaml"
     spec_file.write_text(yaml.safe_dump(manifest(spec, name="sig")))
-    env = {
-        **os.environ,
-        "KUBETRAIN_SPEC": str(spec_file),
-        "KUBETRAIN_OUTPUT_URI": str(tmp_path / "out"),
-        "KUBETRAIN_JOB_NAME": "sig",
-        "KUBETRAIN_NAMESPACE": "ns",
-        "KUBETRAIN_ATTEMPT": "1",
-        "KUBETRAIN_TERMINATION_LOG": str(tmp_path / "termination-log"),
-    }
-    child = subprocess.Popen(
-        [sys.executable, "-m", "kubetrain_trainer"], env=env, stdout=subprocess.PIPE, text=True
+    env = trainer_env(
+        spec_file,
+        tmp_path / "out",
+        job="sig",
+        namespace="ns",
+        KUBETRAIN_TERMINATION_LOG=str(tmp_path / "termination-log"),
     )
+    child = subprocess.Popen(TRAINER_COMMAND, env=env, stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     deadline = time.monotonic() + 240
     for line in child.stdout:

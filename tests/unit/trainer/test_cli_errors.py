@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.manifests import IRIS_FOREST, manifest
 from typer.testing import CliRunner
 
 from kubetrain.cli import app
-
-from .conftest import IRIS_FOREST, manifest
 
 
 def _run(tmp_path: Path, document: object) -> tuple[int, str]:

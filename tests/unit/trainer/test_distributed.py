@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.support.trainer import config_of, run_spec
 
 from kubetrain_trainer.errors import TrainerError
-
-from .conftest import config_of, run_spec
 
 CANCER_MLP = {
     "problem": {"task": "classification", "target": "target", "objective": {"metric": "accuracy"}},

@@ -15,8 +15,7 @@ import pytest
 import yaml
 from sklearn import datasets, metrics
 from sklearn.model_selection import KFold, cross_val_score, train_test_split
-
-from .conftest import run_spec
+from tests.support.trainer import run_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.support.trainer import run_spec
 
 from kubetrain_trainer.checkpoint import StopSignal
 from kubetrain_trainer.errors import Interrupted
-
-from .conftest import run_spec
 
 
 def _iris_mlp_search(scheduler: str) -> dict:

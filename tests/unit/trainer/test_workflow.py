@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from tests.support.manifests import IRIS_FOREST, IRIS_MLP, manifest
+from tests.support.trainer import TRAINER_COMMAND, run_spec, trainer_env
 
 from kubetrain_trainer.predict import load_model
 from kubetrain_trainer.progress import read_progress
 from kubetrain_trainer.storage import LocalStorage
 
-from .conftest import IRIS_FOREST, IRIS_MLP, manifest, run_spec
-
 
 def test_pod_entry_point_writes_every_artifact(tmp_path: Path):
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(manifest(IRIS_FOREST, name="iris")))
-    env = {
-        **os.environ,
-        "KUBETRAIN_SPEC": str(spec_file),
-        "KUBETRAIN_OUTPUT_URI": str(tmp_path / "out"),
-        "KUBETRAIN_JOB_NAME": "iris",
-        "KUBETRAIN_NAMESPACE": "team-a",
-        "KUBETRAIN_ATTEMPT": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "kubetrain_trainer"], env=env, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
+    env = trainer_env(spec_file, tmp_path / "out", job="iris", namespace="team-a")
+    proc = subprocess.run(TRAINER_COMMAND, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert next(r["stage"] for r in lines if r["kubetrain"] == "progress") == "data"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from kubernetes import config
 
-from kubetrain.dev.localnode.kubelet import Kubelet, NodeSettings
+from kubetrain.dev.localnode.kubelet import Kubelet
+from kubetrain.dev.localnode.node import NodeSettings
 
 
 def main(argv: list[str]) -> int:

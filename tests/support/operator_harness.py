@@ -13,15 +13,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.conftest import DevCluster
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cluster import DevCluster
 
 # The dev cluster's pools as compute profiles, plus one that asks for more GPUs than any
 # node has (to see Unschedulable) and the local node where pods really run.
@@ -184,6 +181,7 @@ class Harness:
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `check` until it returns something true, and return that; fail naming `what`."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -192,45 +190,3 @@ def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "conditi
             return last
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
-def training_job(
-    name: str, model: dict[str, Any], compute: dict[str, Any], **run_policy: Any
-) -> dict[str, Any]:
-    """An iris classification TrainingJob with the given model, compute and run policy."""
-    return {
-        "apiVersion": "kubetrain.io/v1alpha1",
-        "kind": "TrainingJob",
-        "metadata": {"name": name},
-        "spec": {
-            "problem": {
-                "task": "classification",
-                "target": "target",
-                "objective": {"metric": "accuracy"},
-            },
-            "data": {"dataset": "iris"},
-            "model": model,
-            "compute": compute,
-            **({"runPolicy": run_policy} if run_policy else {}),
-        },
-    }
-
-
-def custom_job(name: str, script: str, **run_policy: Any) -> dict[str, Any]:
-    """A bring-your-own-code TrainingJob running a Python script on the local node."""
-    model = {"custom": {"image": "example/my-trainer:1", "command": ["python", "-c", script]}}
-    return training_job(name, model, {"profile": "local"}, **run_policy)
-
-
-def builtin_job(
-    name: str, profile: str, workers: int = 1, gpus: int | None = None
-) -> dict[str, Any]:
-    """A built-in MLP TrainingJob on `profile` (kwok pools: it is placed, never run)."""
-    compute: dict[str, Any] = {"profile": profile, "workers": workers}
-    if gpus is not None:
-        compute["gpusPerWorker"] = gpus
-    return training_job(name, {"builtin": {"name": "mlp"}, "training": {"epochs": 2}}, compute)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:5]}"

@@ -6,7 +6,7 @@ import functools
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support import ROOT
 
 
 @functools.cache
