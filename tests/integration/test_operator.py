@@ -106,7 +106,7 @@ def test_backoff_limit_exceeded(harness: Harness) -> None:
     wait_for(lambda: phase(harness, "doomed") == "Failed", 90, "Failed")
     failed = condition(harness, "doomed", "Failed")
     assert failed is not None and failed["reason"] == "BackoffLimitExceeded"
-    assert "exit code 7" in failed["message"]
+    assert "your command exited with code 7" in failed["message"]
     assert harness.status("doomed")["attempt"] == 2
 
 

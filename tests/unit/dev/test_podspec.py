@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,25 @@ def test_mounts_never_hide_a_later_mounts_source(tmp_path: Path) -> None:
     script = wrapper_script(mounts, state / "pods/x/hosts", "x", None)
     order = [line.split()[-1] for line in script.splitlines() if line.startswith("mount --bind")]
     assert order == ["/etc/hosts", "/etc/kubetrain", str(tmp_path)]
+
+
+def test_termination_message_is_the_file_else_the_log_tail_on_failure(tmp_path: Path) -> None:
+    from kubetrain.dev.localnode import lifecycle
+
+    class Runtime:  # the two attributes termination_message reads
+        dir = tmp_path
+        pod: dict[str, Any] = {}
+
+    rt = Runtime()
+    container = {"name": "trainer", "terminationMessagePolicy": "FallbackToLogsOnError"}
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "trainer.log").write_text("".join(f"line {i}\n" for i in range(200)))
+    (tmp_path / "trainer.termination-log").write_text("")
+    tail = lifecycle.termination_message(rt, container, 1)  # type: ignore[arg-type]
+    assert tail.splitlines()[-1] == "line 199" and "line 119" not in tail
+    assert lifecycle.termination_message(rt, container, 0) == ""  # type: ignore[arg-type]
+    (tmp_path / "trainer.termination-log").write_text("the trainer stopped: bad data\n")
+    assert lifecycle.termination_message(rt, container, 2) == "the trainer stopped: bad data"  # type: ignore[arg-type]
+    plain = {"name": "trainer"}
+    (tmp_path / "trainer.termination-log").write_text("")
+    assert lifecycle.termination_message(rt, plain, 1) == ""  # type: ignore[arg-type]

@@ -182,7 +182,11 @@ class PodRunner:
         env = podspec.container_env(rt.pod, container, sources, rt.ip, HOST_IP, self.base_env)
         env.setdefault("HOSTNAME", rt.pod["spec"].get("hostname") or rt.name)
         argv = podspec.command_line(container, env)
-        return env, argv, volumes.mounts(container, rt.volume_paths)
+        return (
+            env,
+            argv,
+            [*volumes.mounts(container, rt.volume_paths), _termination_log(rt, container)],
+        )
 
     def reap(self, rt: PodRuntime) -> None:
         """Record the containers that exited; schedule restarts per restartPolicy."""
@@ -197,7 +201,8 @@ class PodRunner:
             exit_code = code if code >= 0 else 128 - code
             state.state, state.exit_code, state.finished_at = "terminated", exit_code, now_iso()
             state.reason = "Completed" if exit_code == 0 else "Error"
-            state.message = ""
+            container = next(c for c in rt.pod["spec"]["containers"] if c["name"] == name)
+            state.message = termination_message(rt, container, exit_code)
             restart = policy == "Always" or (policy == "OnFailure" and exit_code != 0)
             if restart and rt.kill_deadline is None:
                 delay = min(RESTART_BACKOFF_MAX, 2.0 * 2**state.restart_count)
@@ -329,3 +334,37 @@ def _same_status(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
         return {k: v for k, v in s.items() if k != "conditions"}
 
     return rest(status) == rest(last) and conditions(status) == conditions(last)
+
+
+# --- termination messages ----------------------------------------------------------------
+
+DEFAULT_TERMINATION_PATH = "/dev/termination-log"
+MAX_MESSAGE_BYTES = 4096  # a kubelet's limit for the file
+FALLBACK_LINES, FALLBACK_BYTES = 80, 2048  # and for FallbackToLogsOnError
+
+
+def _termination_file(rt: PodRuntime, name: str) -> Path:
+    return rt.dir / f"{name}.termination-log"
+
+
+def _termination_log(rt: PodRuntime, container: dict[str, Any]) -> volumes.Mount:
+    """An empty file of the pod's, bind-mounted at the container's terminationMessagePath."""
+    path = _termination_file(rt, container["name"])
+    path.write_bytes(b"")
+    path.chmod(0o666)  # the container may run as any user
+    target = container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH
+    return volumes.Mount(source=path, target=target, read_only=False)
+
+
+def termination_message(rt: PodRuntime, container: dict[str, Any], exit_code: int) -> str:
+    """What the container wrote to its termination log, else (FallbackToLogsOnError, failed)
+    the tail of its log: the message a kubelet reports in the terminated state."""
+    path = _termination_file(rt, container["name"])
+    written = path.read_bytes()[:MAX_MESSAGE_BYTES] if path.exists() else b""
+    if written.strip():
+        return written.decode(errors="replace").strip()
+    if exit_code == 0 or container.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+        return ""
+    log = rt.dir / "logs" / f"{container['name']}.log"
+    lines = log.read_bytes().splitlines()[-FALLBACK_LINES:] if log.exists() else []
+    return b"\n".join(lines)[-FALLBACK_BYTES:].decode(errors="replace").strip()
