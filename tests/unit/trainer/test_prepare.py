@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from kubetrain_trainer.data import DataSource, LoadedData, load
-from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.prepare import PrepSpec, TextFeatures, prepare
 
 
@@ -104,8 +103,3 @@ def test_text_becomes_tfidf_or_token_ids():
     )  # fmt: skip
     assert tokens.train.x.shape[1] == 16
     assert tokens.train.x.max() < 50 and tokens.preprocessor.vocab_size <= 50
-
-
-def test_invalid_preparation_lists_every_problem():
-    with pytest.raises(InvalidSpecError, match=r"task 'clustering'.*scaling 'log'"):
-        PrepSpec(task="clustering", target="y", scaling="log")
