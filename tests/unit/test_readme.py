@@ -52,8 +52,18 @@ def test_first_command_installs_and_runs_the_quickstart_on_the_embedded_store() 
 def test_second_command_is_what_ci_runs_and_runs_every_test() -> None:
     assert "test" in make_targets()
     makefile = (ROOT / "Makefile").read_text()
-    recipe = makefile[makefile.index("\ntest:") :].split("\n\n")[0]
-    assert "pytest tests" in recipe and "venv" in recipe.splitlines()[1]
+
+    def recipe(target: str) -> str:
+        return makefile[makefile.index(f"\n{target}:") :].split("\n\n")[0]
+
+    assert "check" in recipe("test") and "test-cluster" in recipe("test")
+    assert "test-unit" in recipe("check")
+    runs = recipe("test-unit") + recipe("test-cluster")
+    # Every test: the unit tests in two halves (without and with Go-built tools), then the rest.
+    assert '-m "not tools" tests/unit' in runs and "-m tools tests/unit" in runs
+    assert "pytest tests/integration tests/e2e" in runs
+    test_dirs = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and p.name != "support"}
+    assert test_dirs - {"__pycache__"} == {"unit", "integration", "e2e"}
     ci = [
         line
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
