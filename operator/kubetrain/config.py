@@ -85,6 +85,9 @@ class OperatorConfig(_Model):
     termination_grace_seconds: Annotated[int, Field(ge=1)] = 60
     """Time a trainer gets after SIGTERM to write its checkpoint."""
     ray_port: int = 6379
+    job_network_policy: bool = False
+    """Give every job a NetworkPolicy that admits only its own pods to them (Ray's ports stay
+    inside the job). Needs a network plugin that enforces NetworkPolicies; the chart sets it."""
     ray_port_spread: Annotated[int, Field(ge=0, le=20000)] = 0
     """0 on a real cluster (every pod has its own network). Where pods share one network, as
     on the dev cluster's local node, each Ray cluster's ports are shifted by a number below

@@ -32,6 +32,7 @@ class Kube:
         self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.networking = client.NetworkingV1Api(api)
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run an API call; count its error, if any, under `what`."""
@@ -109,6 +110,7 @@ class Kube:
             "Service": self.core.create_namespaced_service,
             "Secret": self.core.create_namespaced_secret,
             "ConfigMap": self.core.create_namespaced_config_map,
+            "NetworkPolicy": self.networking.create_namespaced_network_policy,
         }[kind]
         created = self._call_unless(f"create_{kind.lower()}", lambda: create(ns, obj), ok=(409,))
         return created is not None

@@ -188,12 +188,14 @@ def test_deleting_a_job_deletes_every_child(harness: Harness) -> None:
     assert len(harness.get("services", None, *selector)["items"]) == 1
     assert len(harness.get("secrets", None, *selector)["items"]) == 1
     assert len(harness.get("configmaps", None, *selector)["items"]) == 1
+    [policy] = harness.get("networkpolicies", None, *selector)["items"]
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"kubetrain.io/job-name": "ray-kwok"}}
     harness.cluster.kubectl("delete", "trainingjob", "ray-kwok", "-n", harness.namespace)
 
     def children() -> int:
         return sum(
             len(harness.get(kind, None, *selector)["items"])
-            for kind in ("pods", "services", "secrets", "configmaps")
+            for kind in ("pods", "services", "secrets", "configmaps", "networkpolicies")
         )
 
     wait_for(lambda: children() == 0, 60, "garbage collection of every child")

@@ -124,6 +124,7 @@ class Harness:
                     "progressIntervalSeconds": 2,
                     "terminationGraceSeconds": 20,
                     "rayPortSpread": 1000,
+                    "jobNetworkPolicy": True,
                     "artifactStore": {
                         "uri": f"s3://{cluster.s3.bucket}",
                         "endpoint": cluster.s3.endpoint,

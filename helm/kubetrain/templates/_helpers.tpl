@@ -41,7 +41,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/* The operator configuration file (kubetrain.config.OperatorConfig), from the values. */}}
 {{- define "kubetrain.config" -}}
 {{- $store := dict "uri" .Values.artifactStore.uri "region" .Values.artifactStore.region "credentialsSecret" .Values.artifactStore.credentialsSecret "accessKeyIdKey" .Values.artifactStore.accessKeyIdKey "secretAccessKeyKey" .Values.artifactStore.secretAccessKeyKey "endpoint" (.Values.artifactStore.endpoint | default nil) -}}
-{{- $config := dict "trainerImage" .Values.trainer.image "imagePullPolicy" .Values.trainer.imagePullPolicy "profiles" .Values.profiles "defaultProfile" .Values.defaultProfile "artifactStore" $store "gangTimeoutSeconds" .Values.timings.gangTimeoutSeconds "progressIntervalSeconds" .Values.timings.progressIntervalSeconds "terminationGraceSeconds" .Values.timings.terminationGraceSeconds "rayPort" .Values.rayPort -}}
+{{- $config := dict "trainerImage" .Values.trainer.image "imagePullPolicy" .Values.trainer.imagePullPolicy "profiles" .Values.profiles "defaultProfile" .Values.defaultProfile "artifactStore" $store "gangTimeoutSeconds" .Values.timings.gangTimeoutSeconds "progressIntervalSeconds" .Values.timings.progressIntervalSeconds "terminationGraceSeconds" .Values.timings.terminationGraceSeconds "rayPort" .Values.rayPort "jobNetworkPolicy" .Values.networkPolicy.enabled -}}
 {{- toYaml $config -}}
 {{- end -}}
 
@@ -67,6 +67,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: [create, patch]
 - apiGroups: [""]
   resources: [events]
+  verbs: [create]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
   verbs: [create]
 - apiGroups: [kueue.x-k8s.io]
   resources: [workloads]

@@ -49,6 +49,10 @@ def ray_secret(job: JobRef) -> str:
     return f"{job.name}-ray"
 
 
+def network_policy(job: JobRef) -> str:
+    return f"{job.name}-pods"
+
+
 def attempt_prefix(job: JobRef, attempt: int) -> str:
     return f"{job.name}-a{attempt}"
 

@@ -1,5 +1,6 @@
-"""The non-pod children: the resolved spec (ConfigMap), the Ray token (Secret) and the
-attempt's headless Service that names the Ray head inside the cluster."""
+"""The non-pod children: the resolved spec (ConfigMap), the Ray token (Secret), the
+attempt's headless Service that names the Ray head inside the cluster, and the NetworkPolicy
+that keeps the job's ports to the job's own pods."""
 
 from __future__ import annotations
 
@@ -31,6 +32,22 @@ def ray_token_secret(job: JobRef, token: str) -> dict[str, Any]:
         "metadata": naming.metadata(job, naming.ray_secret(job)),
         "type": "Opaque",
         "stringData": {"token": token},
+    }
+
+
+def job_network_policy(job: JobRef) -> dict[str, Any]:
+    """Ingress to the job's pods only from the job's pods: Ray's GCS, object manager and
+    worker ports are reachable by no other job (a kubelet's probes are not affected)."""
+    own = {"matchLabels": {naming.LABEL_JOB: job.name}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": naming.metadata(job, naming.network_policy(job)),
+        "spec": {
+            "podSelector": own,
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": own}]}],
+        },
     }
 
 

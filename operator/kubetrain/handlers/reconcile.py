@@ -229,6 +229,8 @@ class Reconciler:
         resolved = job.model_dump(mode="json", by_alias=True, exclude_none=True)
         resolved["metadata"] = {"name": ref.name, "namespace": ref.namespace, "uid": ref.uid}
         self.kube.apply_config_map(objects.spec_config_map(ref, resolved))
+        if self.config.job_network_policy:
+            self.kube.create_if_absent(objects.job_network_policy(ref))
         if job.spec.compute.workers > 1:
             self.kube.create_if_absent(objects.ray_token_secret(ref, secrets.token_urlsafe(32)))
             self.kube.create_if_absent(objects.head_service(ref, attempt, self.config))

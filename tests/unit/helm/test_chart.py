@@ -157,12 +157,16 @@ def test_monitoring_objects() -> None:
     assert find(render(), "ServiceMonitor") == [] and find(render(), "PrometheusRule") == []
 
 
-def test_network_policy_admits_only_training_job_pods_to_job_pods() -> None:
-    (policy,) = find(render({"watch": {"namespaces": ["ml"]}}), "NetworkPolicy", "kt-kubetrain-ray")
-    only_jobs = {"matchExpressions": [{"key": "kubetrain.io/job-name", "operator": "Exists"}]}
-    assert policy["metadata"]["namespace"] == "ml"
-    assert policy["spec"]["podSelector"] == only_jobs
-    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": only_jobs}]}]
+def test_network_policy_is_the_operators_per_job_policy() -> None:
+    rendered = render({"watch": {"namespaces": ["ml"]}})
+    assert [p["metadata"]["name"] for p in find(rendered, "NetworkPolicy")] == [
+        "kt-kubetrain-operator"
+    ]
+    (config_map,) = find(rendered, "ConfigMap", "kt-kubetrain-config")
+    assert yaml.safe_load(config_map["data"]["config.yaml"])["jobNetworkPolicy"] is True
+    off = render({"networkPolicy": {"enabled": False}})
+    (config_map,) = find(off, "ConfigMap", "kt-kubetrain-config")
+    assert yaml.safe_load(config_map["data"]["config.yaml"])["jobNetworkPolicy"] is False
 
 
 def test_priority_classes() -> None:
@@ -202,6 +206,4 @@ KUBE_SCORE_FLAGS = [
     "--ignore-test=container-image-pull-policy",
     # The operator serves no traffic: ready and alive mean the same (its /healthz).
     "--ignore-test=pod-probes-identical",
-    # The Ray NetworkPolicy selects TrainingJob pods, which exist only once jobs are submitted.
-    "--ignore-test=networkpolicy-targets-pod",
 ]

@@ -27,7 +27,8 @@ CALL = re.compile(
     r"(?P<kind>[a-z_]+?)(?P<status>_status)?$"
 )
 VERBS = {"read": "get", "replace": "update", "delete_collection": "deletecollection"}
-GROUPS = {"lease": "coordination.k8s.io"}
+GROUPS = {"lease": "coordination.k8s.io", "network_policy": "networking.k8s.io"}
+PLURALS = {"network_policy": "networkpolicies"}
 
 Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 
@@ -57,7 +58,8 @@ def client_calls(path: Path) -> set[Permission]:
         elif kind == "custom_object":
             group, resource = kubetrain.api.GROUP, kubetrain.api.PLURAL
         else:
-            group, resource = GROUPS.get(kind, ""), kind.replace("_", "") + "s"
+            group = GROUPS.get(kind, "")
+            resource = PLURALS.get(kind, kind.replace("_", "") + "s")
         if match["status"]:
             resource += "/status"
         found.add((group, resource, VERBS.get(match["verb"], match["verb"])))

@@ -203,3 +203,13 @@ def test_ray_ports_are_fixed_on_a_real_cluster_and_spread_on_a_shared_network() 
     assert f":{again.gcs} " in worker["spec"]["containers"][0]["command"][2]
     service = objects.head_service(REF, 2, shared)
     assert {p["port"] for p in service["spec"]["ports"]} == {again.gcs, again.dashboard}
+
+
+def test_a_jobs_network_policy_admits_only_its_own_pods() -> None:
+    policy = objects.job_network_policy(REF)
+    own = {"matchLabels": {"kubetrain.io/job-name": REF.name}}
+    assert policy["spec"]["podSelector"] == own
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": own}]}]
+    assert policy["metadata"]["ownerReferences"][0]["uid"] == REF.uid
+    [pod] = pods.attempt_pods(REF, job("classification-iris.yaml").spec, 1, CONFIG)
+    assert pod["metadata"]["labels"]["kubetrain.io/job-name"] == REF.name
