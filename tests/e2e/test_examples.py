@@ -8,6 +8,7 @@ Each example's comment says what a user sees; this module reads that line and as
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -130,3 +131,39 @@ def test_the_gpu_example_is_placed_on_the_gpu_pool(trained: Harness) -> None:
     limits = pod["spec"]["containers"][0]["resources"]["limits"]
     assert limits["nvidia.com/gpu"] == "1"
     assert _condition(trained.status(job), "Scheduled")["status"] == "True"
+
+
+def test_no_secret_leaks_into_logs_status_events_pods_or_artifacts(trained: Harness) -> None:
+    """The S3 secret key and each job's Ray token stay in their Secrets: not in the operator's
+    log, the jobs' status, Events, pod specs (secretKeyRef only), pod logs or artifacts."""
+    h = trained
+    tokens = [
+        base64.b64decode(s["data"]["token"]).decode()
+        for s in h.get("secrets")["items"]
+        if s["metadata"]["name"].endswith("-ray")
+    ]
+    secrets = [h.cluster.s3.secret_key, *tokens]
+    assert tokens, "the multi-worker examples have Ray tokens"
+    places = {
+        "operator log": (h.tmp / "operator.log").read_text(),
+        "jobs": json.dumps(h.get("trainingjobs")),
+        "events": json.dumps(h.get("events")),
+        "pods": json.dumps(h.get("pods")),
+    }
+    for pod in h.get("pods")["items"]:
+        name = pod["metadata"]["name"]
+        places[f"log {name}"] = h.cluster.kubectl(
+            "logs", name, "-n", h.namespace, check=False
+        ).stdout
+    s3 = h.cluster.s3.client()
+    prefix = f"{h.namespace}/"
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=h.cluster.s3.bucket, Prefix=prefix
+    ):
+        for obj in page.get("Contents", []):
+            if obj["Size"] < 5_000_000:
+                body = s3.get_object(Bucket=h.cluster.s3.bucket, Key=obj["Key"])["Body"].read()
+                places[obj["Key"]] = body.decode("latin-1")
+    assert len(places) > 20
+    leaks = [where for where, text in places.items() for s in secrets if s in text]
+    assert leaks == []

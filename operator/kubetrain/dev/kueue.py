@@ -195,26 +195,24 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _kubectl_apply(kubectl: Path, layout: Layout, objects: list[dict[str, Any]]) -> None:
-    """Server-side apply (Kueue's CRDs are too big for client-side apply's annotation)."""
+def _kubectl(kubectl: Path, layout: Layout, *args: str, stdin: str | None = None) -> None:
     result = subprocess.run(
-        [
-            str(kubectl),
-            f"--kubeconfig={layout.kubeconfig}",
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            f"--field-manager={FIELD_MANAGER}",
-            "-f",
-            "-",
-        ],
-        input=yaml.safe_dump_all(objects),
+        [str(kubectl), f"--kubeconfig={layout.kubeconfig}", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise DevClusterError(f"applying Kueue's manifests failed: {result.stderr.strip()}")
+        raise DevClusterError(f"kubectl {args[0]} for Kueue failed: {result.stderr.strip()}")
+
+
+def _kubectl_apply(kubectl: Path, layout: Layout, objects: list[dict[str, Any]]) -> None:
+    """Server-side apply (Kueue's CRDs are too big for client-side apply's annotation)."""
+    _kubectl(
+        kubectl, layout, "apply", "--server-side", "--force-conflicts",
+        f"--field-manager={FIELD_MANAGER}", "-f", "-", stdin=yaml.safe_dump_all(objects),
+    )  # fmt: skip
 
 
 def _ready(config: DevConfig) -> bool:
@@ -244,6 +242,9 @@ def start(
         ca,
     )
     _kubectl_apply(kubectl, layout, [{"apiVersion": "v1", **namespace}, *definitions])
+    # Kueue sets up its indexes at once: its kinds must be served before it starts.
+    _kubectl(kubectl, layout, "wait", "--for=condition=Established", "--timeout=60s",
+             *(f"crd/{d['metadata']['name']}" for d in definitions))  # fmt: skip
     env = {
         **os.environ,
         "KUBECONFIG": str(layout.component_kubeconfig(pki_mod.KUEUE)),
