@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain_trainer.checkpoint import CheckpointPolicy
+from kubetrain_trainer.columns import ColumnSpec
 from kubetrain_trainer.data import BUILTIN_DATASETS, DataSource
 from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.evaluate import Objective
@@ -130,6 +131,16 @@ def _hyperparameters(name: str, given: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **given}
 
 
+def _columns(features: Any) -> ColumnSpec:
+    return ColumnSpec(
+        include=tuple(features.include),
+        exclude=tuple(features.exclude),
+        types={name: str(kind) for name, kind in features.types.items()},
+        datetime_parts=features.datetime.parts,
+        datetime_cyclic=features.datetime.cyclic,
+    )
+
+
 def from_spec(spec: Any) -> JobConfig:
     """Map a validated `TrainingJobSpec` to the stages' inputs."""
     problem, prep, model = spec.problem, spec.preparation, spec.model
@@ -175,6 +186,7 @@ def from_spec(spec: Any) -> JobConfig:
         task=base_task,
         target=problem.target,
         drop_duplicates=prep.drop_duplicates,
+        columns=_columns(prep.features),
         missing=str(prep.missing.strategy).replace("-", "_"),
         fill_value=prep.missing.fill_value,
         scaling=str(prep.scaling),
@@ -215,6 +227,7 @@ def from_spec(spec: Any) -> JobConfig:
             seed=preparation.seed,
             workers=spec.compute.workers,
             gpus_per_worker=spec.compute.gpus_per_worker or 0,
+            class_weights=str(prep.class_weights),
         )
     custom = None
     if model.custom is not None:

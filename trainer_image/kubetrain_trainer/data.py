@@ -1,7 +1,8 @@
 """Stage 1, data: load the declared data and fingerprint exactly what was read.
 
 Input is a `DataSource`: either a built-in offline dataset (`BUILTIN_DATASETS`) or URIs of a
-training file and optional validation/test files (CSV, Parquet, JSON lines), on S3 or local disk.
+training file and optional validation/test files (CSV, Parquet, JSON lines), on S3 or local disk
+(`kubetrain run`), each an object/file or a prefix/directory whose files are read together.
 Output is a `LoadedData` with pandas frames and `content_hash`, the SHA-256 over the bytes of every
 file read (for built-ins: over a canonical serialisation of the frame), recorded in the metadata
 so that two runs can be compared and a resumed attempt can check it still sees the same data.
@@ -226,6 +227,12 @@ def _parse(path: Path, fmt: str, uri: str) -> pd.DataFrame:
     return frame
 
 
+def _is_data(name: str) -> bool:
+    """Not a folder marker nor a writer's bookkeeping file (Spark's _SUCCESS, .crc files)."""
+    base = name.rsplit("/", 1)[-1]
+    return bool(base) and base[0] not in "._"
+
+
 def _read_file(
     uri: str, fmt: str | None, s3: S3Settings | None, workdir: Path
 ) -> tuple[pd.DataFrame, str, int]:
@@ -234,7 +241,7 @@ def _read_file(
     storage = open_storage(root, s3)
     names = [name]
     if not storage.exists(name):
-        names = [f"{name}/{n}" for n in storage.child(name).list("") if not n.endswith("/")]
+        names = [f"{name}/{n}" for n in storage.child(name).list("") if _is_data(n)]
         if not names:
             raise DataError(f"the data {uri} does not exist (no object, no objects under it).")
     frames, digest, size = [], hashlib.sha256(), 0

@@ -26,6 +26,7 @@ LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape", "loss", "val_loss", "l
 
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse", "forecasting": "mae"}
 
+ZERO = 1e-12  # an actual value this close to 0 makes relative errors undefined
 OVERFIT_GAP = 0.10  # accuracy/F1/R² points between train and validation
 OVERFIT_RATIO = 1.5  # error metrics: validation error / train error
 
@@ -109,11 +110,10 @@ def regression_scores(
         "rmse": _finite(math.sqrt(mse)) if math.isfinite(mse) else None,
         "r2": _finite(1 - mse / var) if var > 0 else None,
     }
-    # Fractions, not percent: 0.05 is 5% (the API's thresholds use the same unit).
-    nonzero = np.abs(y_true) > 1e-12
-    out["mape"] = (
-        _finite(float(np.mean(np.abs(err[nonzero] / y_true[nonzero])))) if nonzero.any() else None
-    )
+    # Fractions, not percent: 0.05 is 5% (the API's thresholds use the same unit). Undefined
+    # (None) when any actual value is zero: dividing by it, or skipping it, would mislead.
+    zero = np.abs(y_true) <= ZERO
+    out["mape"] = None if zero.any() else _finite(float(np.mean(np.abs(err / y_true))))
     if forecasting:
         denom = (np.abs(y_true) + np.abs(y_pred)) / 2
         ok = denom > 1e-12
@@ -223,6 +223,30 @@ def cross_validation_summary(per_fold: list[dict[str, Any]], task: str) -> dict[
                 "folds": [float(v) for v in values],
             }
     return out
+
+
+def undefined_metric_warnings(
+    task: str, splits: dict[str, tuple[np.ndarray, dict[str, Any]] | None]
+) -> list[str]:
+    """One warning per metric left undefined (None) on a split, with the reason in the data."""
+    warnings = []
+    for split, entry in splits.items():
+        if entry is None or task == "classification":
+            continue
+        truth, metrics = entry
+        y = np.asarray(truth, dtype=np.float64).ravel()
+        reasons = {
+            "mape": f"{int((np.abs(y) <= ZERO).sum())} of {len(y)} actual values are 0",
+            "r2": "the actual values are all equal",
+            "smape": "actual and predicted values are all 0",
+        }
+        for name, reason in reasons.items():
+            if name in metrics and metrics[name] is None:
+                warnings.append(
+                    f"{name} is undefined on the {split} split ({reason}); it is reported as "
+                    "null. Use another metric, such as mae or smape, to judge this model."
+                )
+    return warnings
 
 
 def training_warnings(

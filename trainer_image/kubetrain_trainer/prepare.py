@@ -6,7 +6,9 @@ model inputs at prediction time — it is saved with the model, so what was lear
 split is what is applied to new data.
 
 Rules that keep the held-out numbers honest:
-- duplicates are dropped before splitting, so the same row cannot land in train and test;
+- nothing is dropped silently: every removed row is counted by reason (`rows_dropped`), and
+  duplicate rows are kept unless `drop_duplicates` (then removed before splitting, so the same
+  row cannot land in train and test) but always counted as a data-quality finding (`quality`);
 - imputation, scaling, encoding, vocabularies and target scaling are fitted on the training rows
   of each split or fold, never on validation or test rows;
 - time series are split chronologically (test = the most recent stretch); windows use earlier
@@ -23,6 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubetrain_trainer.columns import (
+    ColumnSpec,
+    DatetimeEncoder,
+    apply_types,
+    datetime_columns,
+    feature_columns,
+    id_like_columns,
+    unseen_categories,
+)
 from kubetrain_trainer.data import LoadedData, check_target
 from kubetrain_trainer.errors import DataError, InvalidSpecError
 
@@ -48,7 +59,8 @@ class TextFeatures:
 class PrepSpec:
     task: str
     target: str
-    drop_duplicates: bool = True
+    drop_duplicates: bool = False
+    columns: ColumnSpec = field(default_factory=ColumnSpec)
     missing: str = "mean"
     fill_value: float | str | None = None
     scaling: str = "standard"
@@ -111,6 +123,9 @@ class PreparedData:
     preprocessor: Preprocessor
     folds: list[Fold] = field(default_factory=list)
     rows_dropped: dict[str, int] = field(default_factory=dict)
+    """Rows the preparation removed, by reason (missing_target, missing_values, duplicates)."""
+    quality: dict[str, Any] = field(default_factory=dict)
+    """Data-quality findings: duplicate rows, ID-like columns, unseen categories per split."""
 
     @property
     def classes(self) -> list[Any] | None:
@@ -198,6 +213,10 @@ class TabularPreprocessor(Preprocessor):
         self.image_shape = spec.image_shape
         self.input_kind = "image" if spec.image_shape else "tabular"
         self.target_scaler: Any = None
+        self.columns_transformer: Any = None
+        self.text_columns: list[str] = []
+        self.last_unseen_categories: dict[str, int] = {}
+        """Filled by every `transform`: rows per column whose category training never saw."""
 
     def fit(self, frame: pd.DataFrame, all_labels: pd.Series | None = None) -> TabularPreprocessor:
         from sklearn.compose import ColumnTransformer
@@ -207,17 +226,26 @@ class TabularPreprocessor(Preprocessor):
         from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
         spec = self.spec
-        features = frame.drop(columns=[spec.target])
-        self.columns = list(features.columns)
+        self.columns = feature_columns(frame, spec.target, spec.columns)
         text = spec.text
         text_col = text.column if text is not None else None
         if text_col is not None and text_col not in self.columns:
             raise DataError(f"the text column {text_col!r} is not in the data.")
-        numeric = [
-            c for c in self.columns if c != text_col and pd.api.types.is_numeric_dtype(features[c])
+        raw = apply_types(frame[self.columns], spec.columns.types)
+        dates = [
+            c for c in datetime_columns(raw, self.columns, spec.columns.types) if c != text_col
         ]
-        categorical = [c for c in self.columns if c != text_col and c not in numeric]
-        if not numeric and not categorical and text_col is None:
+        self.datetimes = DatetimeEncoder(
+            spec.columns.datetime_parts, spec.columns.datetime_cyclic
+        ).fit(raw, dates)
+        features = self.datetimes.transform(raw)
+        self.text_columns = [
+            c for c in features.columns if spec.columns.types.get(c) == "text" and c != text_col
+        ]
+        plain = [c for c in features.columns if c != text_col and c not in self.text_columns]
+        numeric = [c for c in plain if pd.api.types.is_numeric_dtype(features[c])]
+        categorical = [c for c in plain if c not in numeric]
+        if not plain and not self.text_columns and text_col is None:
             raise DataError("the data has no feature columns besides the target.")
 
         if text is not None and text.representation == "tokens":
@@ -260,10 +288,11 @@ class TabularPreprocessor(Preprocessor):
                     sublinear_tf=True,
                 )
                 parts.append(("text", tfidf, text.column))
+            for col in self.text_columns:
+                words = TfidfVectorizer(max_features=5000, sublinear_tf=True)
+                parts.append((f"text_{col}", words, col))
             self.columns_transformer = ColumnTransformer(parts, sparse_threshold=0.0)
-            for col in categorical:
-                features[col] = features[col].astype("object")
-            self.columns_transformer.fit(features)
+            self.columns_transformer.fit(self._features(frame))
             self.feature_names = [
                 n.split("__", 1)[-1] for n in self.columns_transformer.get_feature_names_out()
             ]
@@ -283,16 +312,39 @@ class TabularPreprocessor(Preprocessor):
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise DataError(f"the rows to predict lack the feature columns {missing}.")
-        features = frame[self.columns].copy()
         if self.input_kind == "tokens":
             assert self.spec.text is not None
-            return self.tokens.transform(features[self.spec.text.column])
+            return self.tokens.transform(frame[self.spec.text.column])
         assert self.columns_transformer is not None
-        for name, _, cols in self.columns_transformer.transformers_:
-            if name == "cat":
-                for col in cols:
-                    features[col] = features[col].astype("object")
+        self.last_unseen_categories = self.unseen_categories(frame)
+        features = self._features(frame)
         return np.asarray(self.columns_transformer.transform(features), dtype=np.float32)
+
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Raw rows → the frame the column transformer reads: typed, datetimes expanded."""
+        types = self.spec.columns.types
+        features = self.datetimes.transform(apply_types(frame[self.columns], types))
+        for col in self._categorical():
+            features[col] = features[col].astype("object")
+        return features
+
+    def _categorical(self) -> list[str]:
+        if self.columns_transformer is None:
+            return []
+        return [c for n, _, cols in self.columns_transformer.transformers for c in cols
+                if n == "cat"]  # fmt: skip
+
+    def unseen_categories(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Per categorical column, the rows of `frame` with a value training never saw."""
+        fitted = getattr(self.columns_transformer, "named_transformers_", {}).get("cat")
+        if fitted is None:
+            return {}
+        encoder = fitted.named_steps["encode"]
+        known = dict(zip(self._categorical(), encoder.categories_, strict=True))
+        typed = apply_types(
+            frame[[c for c in known if c in frame.columns]], self.spec.columns.types
+        )
+        return unseen_categories(typed, known)
 
     def transform_target(self, y: pd.Series) -> np.ndarray:
         if self.task == "classification":
@@ -373,20 +425,27 @@ class WindowPreprocessor(Preprocessor):
 # ---------------------------------------------------------------------------------------------
 
 
-def _clean(frame: pd.DataFrame, spec: PrepSpec, dropped: dict[str, int]) -> pd.DataFrame:
-    before = len(frame)
-    frame = frame.dropna(subset=[spec.target])
-    dropped["missing_target"] = dropped.get("missing_target", 0) + before - len(frame)
+def _clean(
+    frame: pd.DataFrame, spec: PrepSpec, dropped: dict[str, int], quality: dict[str, Any]
+) -> pd.DataFrame:
+    """Drop what the spec says to drop, counting every removed row by its reason."""
+
+    def drop(reason: str, kept: pd.DataFrame) -> pd.DataFrame:
+        dropped[reason] = dropped.get(reason, 0) + len(frame) - len(kept)
+        return kept
+
+    frame = drop("missing_target", frame.dropna(subset=[spec.target]))
     if spec.missing == "drop":
-        before = len(frame)
-        frame = frame.dropna()
-        dropped["missing_values"] = dropped.get("missing_values", 0) + before - len(frame)
+        frame = drop("missing_values", frame.dropna())
+    duplicates = int(frame.duplicated().sum())
+    quality["duplicateRows"] = quality.get("duplicateRows", 0) + duplicates
     if spec.drop_duplicates:
-        before = len(frame)
-        frame = frame.drop_duplicates()
-        dropped["duplicates"] = dropped.get("duplicates", 0) + before - len(frame)
+        frame = drop("duplicates", frame.drop_duplicates())
     if frame.empty:
-        raise DataError("no rows are left after dropping missing values and duplicates.")
+        raise DataError(
+            "no rows are left after dropping rows with missing values"
+            + (" and duplicates." if spec.drop_duplicates else ".")
+        )
     return frame.reset_index(drop=True)
 
 
@@ -438,15 +497,16 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
     if spec.task == "forecasting":
         return _prepare_series(data, spec)
     dropped: dict[str, int] = {}
-    train_df = _clean(data.train, spec, dropped)
+    quality: dict[str, Any] = {}
+    train_df = _clean(data.train, spec, dropped, quality)
     if data.test is not None:
         check_target(data.test, spec.target, spec.task, "the test data")
-        test_df = _clean(data.test, spec, dropped)
+        test_df = _clean(data.test, spec, dropped, quality)
         rest = train_df
         val_df = None
         if data.validation is not None:
             check_target(data.validation, spec.target, spec.task, "the validation data")
-            val_df = _clean(data.validation, spec, dropped)
+            val_df = _clean(data.validation, spec, dropped, quality)
         elif not spec.folds and spec.validation > 0:
             from sklearn.model_selection import train_test_split
 
@@ -460,7 +520,7 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
     else:
         train_df, val_df, test_df = _tabular_split(train_df, spec)
         if data.validation is not None:
-            val_df = _clean(data.validation, spec, dropped)
+            val_df = _clean(data.validation, spec, dropped, quality)
 
     labels = pd.concat([f[spec.target] for f in (train_df, val_df, test_df) if f is not None])
     pre, train = _fit_tabular(train_df, spec, labels)
@@ -470,6 +530,7 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
         test=_apply(pre, test_df, spec) if test_df is not None else None,
         preprocessor=pre,
         rows_dropped=dropped,
+        quality=_findings(quality, pre, train_df, {"validation": val_df, "test": test_df}),
     )
     if spec.folds:
         from sklearn.model_selection import KFold, StratifiedKFold
@@ -486,6 +547,24 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
                 Fold(fold_train, _apply(fold_pre, train_df.iloc[va], spec), fold_pre)
             )
     return prepared
+
+
+def _findings(
+    quality: dict[str, Any],
+    pre: TabularPreprocessor,
+    train: pd.DataFrame,
+    held_out: dict[str, pd.DataFrame | None],
+) -> dict[str, Any]:
+    """Duplicates (counted by `_clean`), ID-like columns, categories unseen in training."""
+    quality["idLikeColumns"] = id_like_columns(train, pre.columns)
+    unseen = {
+        name: counts
+        for name, frame in held_out.items()
+        if frame is not None and (counts := pre.unseen_categories(frame))
+    }
+    if unseen:
+        quality["unseenCategories"] = unseen
+    return quality
 
 
 def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:

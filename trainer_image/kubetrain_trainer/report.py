@@ -147,6 +147,28 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return f"<table><tr><th>metric</th>{head}</tr>{rows}</table>"
 
 
+def _data_section(data: dict[str, Any]) -> str:
+    """Rows read, rows removed by reason, and the data-quality findings."""
+    from kubetrain_trainer.quality import REASONS
+
+    read = data.get("rowsRead") or {}
+    used = data.get("rows") or {}
+    quality = data.get("quality") or {}
+    rows = [("rows read", ", ".join(f"{k}: {v}" for k, v in read.items()) or "—")]
+    rows.append(("rows used", ", ".join(f"{k}: {v}" for k, v in used.items()) or "—"))
+    for reason, count in (data.get("rowsDropped") or {}).items():
+        rows.append((f"removed: {REASONS.get(reason, reason)}", str(count)))
+    rows.append(("duplicate rows found", str(quality.get("duplicateRows", 0))))
+    rows.append(
+        ("ID-like columns", ", ".join(map(str, quality.get("idLikeColumns") or [])) or "none")
+    )
+    for split, counts in (quality.get("unseenCategories") or {}).items():
+        listed = ", ".join(f"{c}: {n}" for c, n in counts.items())
+        rows.append((f"unseen categories ({split})", listed))
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<h2>Data</h2><table>{body}</table>"
+
+
 def html_report(
     *,
     title: str,
@@ -178,6 +200,7 @@ def html_report(
     ]
     for warning in metrics.get("warnings") or []:
         parts.append(f"<div class='warn'>⚠ {html.escape(warning)}</div>")
+    parts.append(_data_section(metadata.get("data") or {}))
     parts.append("<h2>Metrics</h2>" + _metrics_table(metrics))
     cv = metrics.get("crossValidation")
     if cv:

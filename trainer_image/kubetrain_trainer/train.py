@@ -29,6 +29,7 @@ class ModelSpec:
     seed: int = 42
     workers: int = 1
     gpus_per_worker: float = 0
+    class_weights: str = "none"  # none | balanced (classification)
 
     @property
     def family(self) -> str:
@@ -79,8 +80,27 @@ def fit_estimator(
     y = _sklearn_target(train.y)
     if y.ndim == 2 and not _native_multioutput(estimator):
         estimator = MultiOutputRegressor(estimator)
-    estimator.fit(train.x, y)
+    estimator.fit(train.x, y, **_weights(spec, task, estimator, y))
     return TrainedModel(task=task, family="sklearn", preprocessor=preprocessor, estimator=estimator)
+
+
+def _weights(spec: ModelSpec, task: str, estimator: Any, y: np.ndarray) -> dict[str, Any]:
+    """`sample_weight` that balances the classes, when asked for (checked by the operator:
+    every estimator it allows this for takes sample weights)."""
+    import inspect
+
+    if task != "classification" or spec.class_weights != "balanced":
+        return {}
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    if "sample_weight" not in inspect.signature(estimator.fit).parameters:
+        from kubetrain_trainer.errors import InvalidSpecError
+
+        raise InvalidSpecError(
+            f"preparation.classWeights: balanced needs a model that takes sample weights; "
+            f"{spec.name} does not."
+        )
+    return {"sample_weight": compute_sample_weight("balanced", y)}
 
 
 def _native_multioutput(estimator: Any) -> bool:

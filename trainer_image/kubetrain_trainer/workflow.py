@@ -29,9 +29,11 @@ from kubetrain_trainer.evaluate import (
     cross_validation_summary,
     score,
     training_warnings,
+    undefined_metric_warnings,
 )
 from kubetrain_trainer.prepare import Arrays, PreparedData, prepare
 from kubetrain_trainer.progress import ProgressReporter
+from kubetrain_trainer.quality import quality_warnings
 from kubetrain_trainer.storage import Storage
 from kubetrain_trainer.torch_train import LoopHooks
 from kubetrain_trainer.train import ModelSpec, TrainResult, train
@@ -260,7 +262,9 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
                 "contentHash": data.content_hash,
                 "bytesRead": data.bytes_read,
                 "files": data.files,
+                "rowsRead": _rows_read(data),
                 "rowsDropped": prepared.rows_dropped,
+                "quality": prepared.quality,
                 "rows": {
                     "train": len(prepared.train),
                     "validation": len(prepared.validation) if prepared.validation else 0,
@@ -324,6 +328,11 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     )
 
 
+def _rows_read(data: LoadedData) -> dict[str, int]:
+    frames = {"train": data.train, "validation": data.validation, "test": data.test}
+    return {name: len(frame) for name, frame in frames.items() if frame is not None}
+
+
 def _probe(prepared: PreparedData) -> np.ndarray:
     held = prepared.test or prepared.validation or prepared.train
     return held.x[:32]
@@ -362,12 +371,13 @@ def _evaluate(
 ) -> tuple[Evaluation, Any]:
     task = config.base_task
     model = trained.model
-    train_metrics, _ = score_split(model, task, prepared.train)
-    val_metrics = None
+    train_metrics, train_plot = score_split(model, task, prepared.train)
+    val_metrics, val_plot, test_plot = None, None, None
     if prepared.validation is not None:
         val_metrics, val_plot = score_split(model, task, prepared.validation)
     if prepared.test is not None:
         test_metrics, plot_data = score_split(model, task, prepared.test)
+        test_plot = plot_data
         held_out = test_metrics
     elif cv:
         test_metrics, plot_data = {}, None
@@ -377,7 +387,13 @@ def _evaluate(
         test_metrics, plot_data = {}, val_plot
         held_out = val_metrics
     objective = check_objective(held_out, config.objective)
-    warnings = training_warnings(trained.history, train_metrics, val_metrics, config.objective)
+    warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
+    warnings += training_warnings(trained.history, train_metrics, val_metrics, config.objective)
+    splits = {"train": train_plot, "validation": val_plot, "test": test_plot}
+    metrics_of = {"train": train_metrics, "validation": val_metrics, "test": test_metrics}
+    warnings += undefined_metric_warnings(
+        task, {k: (v[0], metrics_of[k] or {}) if v else None for k, v in splits.items()}
+    )
     if trained.diverged and not any("NaN" in w for w in warnings):
         warnings.append("training diverged (non-finite loss).")
     classes = [str(c) for c in model.preprocessor.classes] if model.preprocessor.classes else None

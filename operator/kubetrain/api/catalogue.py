@@ -152,7 +152,8 @@ _TEXT = {
 class ModelInfo:
     """A built-in model: its family, the tasks it serves and the hyperparameters it accepts.
 
-    `estimators` names the scikit-learn class used per task (empty for PyTorch networks).
+    `estimators` names the scikit-learn class used per task (empty for PyTorch networks);
+    `sample_weights` says whether it trains with per-row weights (for balanced classes).
     """
 
     family: Literal["sklearn", "torch"]
@@ -160,6 +161,7 @@ class ModelInfo:
     hyperparameters: Mapping[str, Hyperparameter]
     description: str
     estimators: Mapping[Task, str] = field(default_factory=dict)
+    sample_weights: bool = True
 
     @property
     def is_network(self) -> bool:
@@ -168,16 +170,22 @@ class ModelInfo:
 
 
 def _sklearn(
-    description: str, hyperparameters: dict[str, Hyperparameter], **classes: str
+    description: str,
+    hyperparameters: dict[str, Hyperparameter],
+    *,
+    sample_weights: bool = True,
+    **classes: str,
 ) -> ModelInfo:
     estimators = {Task(task.replace("_", "-")): cls for task, cls in classes.items()}
-    return ModelInfo("sklearn", frozenset(estimators), hyperparameters, description, estimators)
+    return ModelInfo(
+        "sklearn", frozenset(estimators), hyperparameters, description, estimators, sample_weights
+    )
 
 
 def _torch(
     description: str, tasks: set[Task], hyperparameters: dict[str, Hyperparameter]
 ) -> ModelInfo:
-    return ModelInfo("torch", frozenset(tasks), hyperparameters, description)
+    return ModelInfo("torch", frozenset(tasks), hyperparameters, description, sample_weights=False)
 
 
 MODELS: Mapping[ModelName, ModelInfo] = {
@@ -246,6 +254,7 @@ MODELS: Mapping[ModelName, ModelInfo] = {
         {"n_neighbors": _int(5, 1, 1000), "weights": _choice("uniform", "uniform", "distance")},
         classification="sklearn.neighbors.KNeighborsClassifier",
         regression="sklearn.neighbors.KNeighborsRegressor",
+        sample_weights=False,
     ),
     ModelName.GAUSSIAN_NB: _sklearn(
         "Gaussian naive Bayes.",

@@ -90,6 +90,22 @@ class Encoding(StrEnum):
     ORDINAL = "ordinal"
 
 
+class ColumnType(StrEnum):
+    """How a column is read, overriding what its values look like."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    TEXT = "text"
+    DATETIME = "datetime"
+
+
+class ClassWeights(StrEnum):
+    """How classes are weighted in training."""
+
+    NONE = "none"
+    BALANCED = "balanced"
+
+
 class ModelName(StrEnum):
     """A model of the built-in catalogue: scikit-learn estimators and PyTorch networks."""
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubetrain.api.catalogue import (
+    CLASSIFICATION_TASKS,
     DATASETS,
     METRICS,
     MODELS,
@@ -23,7 +24,7 @@ from kubetrain.api.catalogue import (
     Hyperparameter,
 )
 from kubetrain.api.compute import ComputeProfile
-from kubetrain.api.enums import DomainType, Scheduler, SearchAlgorithm
+from kubetrain.api.enums import ClassWeights, DomainType, Scheduler, SearchAlgorithm
 from kubetrain.api.job import TrainingJob, TrainingJobSpec
 from kubetrain.api.tuning import SearchDomain
 
@@ -217,6 +218,23 @@ def gpus_are_used(spec: TrainingJobSpec, _: Context) -> Iterator[FieldError]:
         )
 
 
+def class_weights_apply(spec: TrainingJobSpec, _: Context) -> Iterator[FieldError]:
+    """Balanced class weights need a classification task and a model that takes row weights."""
+    if spec.preparation.class_weights == ClassWeights.NONE:
+        return
+    path = "spec.preparation.classWeights"
+    if spec.problem.task not in CLASSIFICATION_TASKS:
+        yield FieldError(path, "applies to classification tasks only")
+    builtin = spec.model.builtin
+    if builtin is not None and not MODELS[builtin.name].sample_weights:
+        weighted = [str(n) for n, m in MODELS.items() if m.sample_weights]
+        yield FieldError(
+            path,
+            f"{builtin.name} does not train with row weights; models that do: "
+            + ", ".join(weighted),
+        )
+
+
 def dataset_columns(spec: TrainingJobSpec, _: Context) -> Iterator[FieldError]:
     """With a built-in dataset, target and timeColumn name its columns."""
     if spec.data.dataset is None:
@@ -252,6 +270,7 @@ def threshold_reachable(spec: TrainingJobSpec, _: Context) -> Iterator[FieldErro
 CHECKS: tuple[Check, ...] = (
     dataset_columns,
     threshold_reachable,
+    class_weights_apply,
     hyperparameters_known,
     profile_exists,
     gpus_are_used,

@@ -63,3 +63,24 @@ def test_warnings_for_overfitting_nan_exploding_and_vanishing():
     assert "vanished" in training_warnings(flat, {}, None, acc)[0]
     rmse = Objective("rmse", "minimize")
     assert "overfitting" in training_warnings([], {"rmse": 1.0}, {"rmse": 2.0}, rmse)[0]
+
+
+def test_mape_with_zero_actuals_is_undefined_with_a_warning_never_a_huge_number():
+    from kubetrain_trainer.evaluate import undefined_metric_warnings
+
+    y = np.array([0.0, 2.0, 4.0, 0.0, 5.0])
+    pred = np.array([0.5, 2.5, 3.0, 0.1, 5.0])
+    out = score("regression", y, pred)
+    assert out["mape"] is None
+    assert out["mae"] == pytest.approx(np.mean(np.abs(pred - y)))
+    warnings = undefined_metric_warnings("regression", {"test": (y, out), "validation": None})
+    assert warnings == [
+        "mape is undefined on the test split (2 of 5 actual values are 0); it is reported as "
+        "null. Use another metric, such as mae or smape, to judge this model."
+    ]
+    constant = score("regression", np.ones(4), np.arange(4.0))
+    assert constant["r2"] is None
+    assert (
+        "r2 is undefined on the train split (the actual values are all equal)"
+        in (undefined_metric_warnings("regression", {"train": (np.ones(4), constant)})[0])
+    )

@@ -25,8 +25,11 @@ def _example(name: str) -> dict:
     return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())["spec"]
 
 
-def _split(frame: pd.DataFrame, target: str, seed: int, stratify: bool, val=0.2, test=0.2):  # type: ignore[no-untyped-def]
-    frame = frame.drop_duplicates().reset_index(drop=True)
+def _split(
+    frame: pd.DataFrame, target: str, seed: int, stratify: bool, val=0.2, test=0.2, dedupe=False
+):  # type: ignore[no-untyped-def]
+    # Duplicates are kept unless the example sets preparation.dropDuplicates.
+    frame = (frame.drop_duplicates() if dedupe else frame).reset_index(drop=True)
     rest, held = train_test_split(
         frame, test_size=test, random_state=seed, stratify=frame[target] if stratify else None
     )
@@ -75,7 +78,9 @@ def test_sentiment_tfidf_logistic_regression(tmp_path: Path):
     from kubetrain_trainer.data import DataSource, load
 
     ours = run_spec(_example("text-classification-sentiment"), tmp_path).evaluation.test["f1"]
-    train, test = _split(load(DataSource(dataset="sentiment-mini")).train, "label", 42, True)
+    train, test = _split(
+        load(DataSource(dataset="sentiment-mini")).train, "label", 42, True, dedupe=True
+    )
     plain = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
         LogisticRegression(C=4.0, max_iter=2000),
