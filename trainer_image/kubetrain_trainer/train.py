@@ -76,7 +76,9 @@ def fit_estimator(
 ) -> TrainedModel:
     from sklearn.multioutput import MultiOutputRegressor
 
-    estimator = make_estimator(spec.name, task, spec.hyperparameters, spec.seed)
+    estimator = make_estimator(
+        spec.name, task, spec.hyperparameters, spec.seed, gpus=spec.gpus_per_worker
+    )
     y = _sklearn_target(train.y)
     if y.ndim == 2 and not _native_multioutput(estimator):
         estimator = MultiOutputRegressor(estimator)
@@ -103,9 +105,16 @@ def _weights(spec: ModelSpec, task: str, estimator: Any, y: np.ndarray) -> dict[
     return {"sample_weight": compute_sample_weight("balanced", y)}
 
 
+def _uses_gpu(name: str) -> bool:
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(name)  # type: ignore[call-overload]
+    return bool(info and info.gpu)
+
+
 def _native_multioutput(estimator: Any) -> bool:
     name = type(estimator).__name__
-    return not any(s in name for s in ("HistGradientBoosting", "SVR", "GradientBoosting"))
+    return not any(s in name for s in ("HistGradientBoosting", "SVR", "GradientBoosting", "LGBM"))
 
 
 def build_network_def(
@@ -145,7 +154,8 @@ def train(
         model = fit_estimator(spec, task, train_arrays, preprocessor)
         if store is not None:
             store.save_fitted(model)
-        return TrainResult(model=model, seconds=time.monotonic() - started)
+        device = "cuda" if spec.gpus_per_worker and _uses_gpu(spec.name) else "cpu"
+        return TrainResult(model=model, seconds=time.monotonic() - started, device=device)
 
     definition = build_network_def(spec, task, preprocessor, train_arrays)
     if spec.workers > 1 or spec.gpus_per_worker > 0:

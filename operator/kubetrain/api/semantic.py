@@ -209,12 +209,13 @@ def profile_exists(spec: TrainingJobSpec, context: Context) -> Iterator[FieldErr
 
 
 def gpus_are_used(spec: TrainingJobSpec, _: Context) -> Iterator[FieldError]:
-    """GPUs are asked for only by models that use them (not scikit-learn estimators)."""
+    """GPUs are asked for only by models that use them (networks, LightGBM, XGBoost)."""
     builtin = spec.model.builtin
-    if builtin is not None and not MODELS[builtin.name].is_network and spec.compute.gpus_per_worker:
+    if builtin is not None and not MODELS[builtin.name].gpu and spec.compute.gpus_per_worker:
+        users = ", ".join(str(name) for name, model in MODELS.items() if model.gpu)
         yield FieldError(
             "spec.compute.gpusPerWorker",
-            f"{builtin.name} is a scikit-learn estimator and runs on CPUs",
+            f"{builtin.name} runs on CPUs; models that use GPUs: {users}",
         )
 
 
