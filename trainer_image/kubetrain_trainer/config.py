@@ -5,7 +5,7 @@ and knows nothing of the manifest. This module is the one place that reads the r
 it validates it with `kubetrain.api.TrainingJobSpec` (the single source of truth), fills the
 catalogue's defaults, and maps names where the trainer's vocabulary differs (the API's
 `image-classification` and `text-classification` are classification over image or text
-features here; `most-frequent` is scikit-learn's `most_frequent`).
+features here). Preparation options keep the API's spellings (`most-frequent`, `one-hot`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from kubetrain_trainer.checkpoint import CheckpointPolicy
 from kubetrain_trainer.columns import ColumnSpec
-from kubetrain_trainer.data import BUILTIN_DATASETS, DataSource
+from kubetrain_trainer.data import DataSource, builtin_info
 from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.evaluate import Objective
 from kubetrain_trainer.prepare import PrepSpec, TextFeatures
@@ -180,17 +180,17 @@ def from_spec(spec: Any) -> JobConfig:
         )
     image_shape = None
     if task == "image-classification" and data.dataset is not None:
-        image_shape = BUILTIN_DATASETS[str(data.dataset)][1].image_shape
+        image_shape = builtin_info(str(data.dataset)).image_shape
     split, cv = prep.resolved_split, prep.cross_validation
     preparation = PrepSpec(
         task=base_task,
         target=problem.target,
         drop_duplicates=prep.drop_duplicates,
         columns=_columns(prep.features),
-        missing=str(prep.missing.strategy).replace("-", "_"),
+        missing=str(prep.missing.strategy),
         fill_value=prep.missing.fill_value,
         scaling=str(prep.scaling),
-        encoding=str(prep.encoding).replace("-", ""),
+        encoding=str(prep.encoding),
         validation=split.validation if split else 0.0,
         test=split.test if split else 0.0,
         seed=(split or cv).seed,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubetrain.api.enums import Encoding, MissingStrategy, Scaling
 from kubetrain_trainer.columns import (
     ColumnSpec,
     DatetimeEncoder,
@@ -38,9 +39,10 @@ from kubetrain_trainer.data import LoadedData, check_target
 from kubetrain_trainer.errors import DataError, InvalidSpecError
 
 TASKS = ("classification", "regression", "forecasting")
-MISSING = ("drop", "mean", "median", "most_frequent", "constant")
-SCALING = ("none", "standard", "minmax", "robust")
-ENCODING = ("onehot", "ordinal")
+# The API's own spellings (kubetrain.api.enums), the one vocabulary of the preparation options.
+MISSING = tuple(str(m) for m in MissingStrategy)
+SCALING = tuple(str(s) for s in Scaling)
+ENCODING = tuple(str(e) for e in Encoding)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class PrepSpec:
     missing: str = "mean"
     fill_value: float | str | None = None
     scaling: str = "standard"
-    encoding: str = "onehot"
+    encoding: str = "one-hot"
     validation: float = 0.2
     test: float = 0.2
     seed: int = 42
@@ -257,7 +259,8 @@ class TabularPreprocessor(Preprocessor):
             self.feature_names = [f"token_{i}" for i in range(self.tokens.max_tokens)]
             self.columns_transformer = None
         else:
-            strategy = "median" if spec.missing == "drop" else spec.missing
+            # scikit-learn spells most-frequent with an underscore.
+            strategy = "median" if spec.missing == "drop" else spec.missing.replace("-", "_")
             fill = _number(spec.fill_value) if spec.missing == "constant" else None
             num_steps: list[tuple[str, Any]] = [
                 ("impute", SimpleImputer(strategy=strategy, fill_value=fill))
@@ -266,7 +269,7 @@ class TabularPreprocessor(Preprocessor):
                 num_steps.append(("scale", _scaler(spec.scaling)))
             cat_encoder: Any = (
                 OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-                if spec.encoding == "onehot"
+                if spec.encoding == "one-hot"
                 else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
             )
             cat_fill = str(spec.fill_value) if spec.missing == "constant" else "__missing__"

@@ -414,6 +414,9 @@ class DatasetInfo:
     source: str
     description: str
     time_column: str | None = None
+    text_column: str | None = None
+    image_shape: tuple[int, int, int] | None = None
+    """Channels, height, width of the images its pixel columns hold."""
 
 
 _SKLEARN = "scikit-learn (sklearn.datasets.load_{}, as_frame=True)"
@@ -441,6 +444,7 @@ DATASETS: Mapping[Dataset, DatasetInfo] = {
         "target",
         _SKLEARN.format("digits"),
         "1797 8x8 images of digits (64 pixel columns).",
+        image_shape=(1, 8, 8),
     ),
     Dataset.DIABETES: DatasetInfo(
         frozenset({Task.REGRESSION}),
@@ -467,6 +471,7 @@ DATASETS: Mapping[Dataset, DatasetInfo] = {
         "label",
         "the trainer image (a small generated set of short reviews, column `text`)",
         "Short product reviews labelled positive or negative.",
+        text_column="text",
     ),
 }
 
