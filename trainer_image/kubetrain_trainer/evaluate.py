@@ -21,8 +21,8 @@ CLASSIFICATION_METRICS = (
     "accuracy", "balanced-accuracy", "precision", "recall", "f1", "roc-auc", "log-loss",
 )  # fmt: skip
 REGRESSION_METRICS = ("mae", "mse", "rmse", "r2", "mape")
-FORECASTING_METRICS = (*REGRESSION_METRICS, "smape")
-LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape", "loss", "val_loss", "log-loss"}
+FORECASTING_METRICS = (*REGRESSION_METRICS, "smape", "mase")
+LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape", "mase", "loss", "val_loss", "log-loss"}
 
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse", "forecasting": "mae"}
 
@@ -192,6 +192,7 @@ class Evaluation:
     cross_validation: dict[str, dict[str, float]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     classes: list[str] | None = None
+    baselines: dict[str, Any] | None = None  # forecasting: naive and seasonal naive
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -209,6 +210,7 @@ class Evaluation:
             },
             "warnings": self.warnings,
             "classes": self.classes,
+            "baselines": self.baselines,
         }
 
 
@@ -239,6 +241,7 @@ def undefined_metric_warnings(
             "mape": f"{int((np.abs(y) <= ZERO).sum())} of {len(y)} actual values are 0",
             "r2": "the actual values are all equal",
             "smape": "actual and predicted values are all 0",
+            "mase": "the training series does not change, so it has no scale",
         }
         for name, reason in reasons.items():
             if name in metrics and metrics[name] is None:

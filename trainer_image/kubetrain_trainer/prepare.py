@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from kubetrain.api.enums import Encoding, MissingStrategy, Scaling
+from kubetrain_trainer.baselines import Series, detect_season
 from kubetrain_trainer.columns import (
     ColumnSpec,
     DatetimeEncoder,
@@ -63,7 +64,7 @@ class PrepSpec:
     target: str
     drop_duplicates: bool = False
     columns: ColumnSpec = field(default_factory=ColumnSpec)
-    missing: str = "mean"
+    missing: str | None = None  # None: interpolate for forecasting, median otherwise
     fill_value: float | str | None = None
     scaling: str = "standard"
     encoding: str = "one-hot"
@@ -75,10 +76,14 @@ class PrepSpec:
     time_column: str | None = None
     horizon: int = 1
     lookback: int = 24
+    season: int | None = None  # forecasting: detected from the training series when None
     text: TextFeatures | None = None
     image_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.missing is None:
+            default = "interpolate" if self.task == "forecasting" else "median"
+            object.__setattr__(self, "missing", default)
         problems = []
         if self.task not in TASKS:
             problems.append(f"task {self.task!r} is not one of {TASKS}")
@@ -128,6 +133,8 @@ class PreparedData:
     """Rows the preparation removed, by reason (missing_target, missing_values, duplicates)."""
     quality: dict[str, Any] = field(default_factory=dict)
     """Data-quality findings: duplicate rows, ID-like columns, unseen categories per split."""
+    series: Series | None = None
+    """Forecasting: the whole series and its layout, for the naive baselines."""
 
     @property
     def classes(self) -> list[Any] | None:
@@ -260,7 +267,7 @@ class TabularPreprocessor(Preprocessor):
             self.columns_transformer = None
         else:
             # scikit-learn spells most-frequent with an underscore.
-            strategy = "median" if spec.missing == "drop" else spec.missing.replace("-", "_")
+            strategy = "median" if spec.missing == "drop" else str(spec.missing).replace("-", "_")
             fill = _number(spec.fill_value) if spec.missing == "constant" else None
             num_steps: list[tuple[str, Any]] = [
                 ("impute", SimpleImputer(strategy=strategy, fill_value=fill))
@@ -570,28 +577,98 @@ def _findings(
     return quality
 
 
-def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
-    frame = data.train
+def _series_frame(
+    frame: pd.DataFrame, spec: PrepSpec, where: str, dropped: dict[str, int], quality: dict
+) -> pd.DataFrame:
+    """One file of the series: checked, in time order, duplicates counted (and dropped)."""
+    check_target(frame, spec.target, spec.task, where)
     if spec.time_column:
         if spec.time_column not in frame.columns:
-            raise DataError(f"the time column {spec.time_column!r} is not in the data.")
-        frame = frame.sort_values(spec.time_column)
-    values = pd.to_numeric(frame[spec.target]).interpolate(limit_direction="both").to_numpy()
+            raise DataError(f"the time column {spec.time_column!r} is not in {where}.")
+        frame = frame.sort_values(spec.time_column, kind="stable")
+        repeated = int(frame[spec.time_column].duplicated().sum())
+        if repeated:
+            quality["duplicateTimestamps"] = quality.get("duplicateTimestamps", 0) + repeated
+    duplicates = int(frame.duplicated().sum())
+    quality["duplicateRows"] = quality.get("duplicateRows", 0) + duplicates
+    if spec.drop_duplicates and duplicates:
+        dropped["duplicates"] = dropped.get("duplicates", 0) + duplicates
+        frame = frame.drop_duplicates()
+    if spec.missing == "drop":
+        kept = frame.dropna(subset=[spec.target])
+        dropped["missing_target"] = dropped.get("missing_target", 0) + len(frame) - len(kept)
+        frame = kept
+    return frame
+
+
+def _fill_series(values: np.ndarray, train_end: int, spec: PrepSpec, dropped: dict) -> np.ndarray:
+    """Missing target values filled as the strategy says, statistics from the training part."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    dropped["interpolated_target" if spec.missing == "interpolate" else "filled_target"] = int(
+        missing.sum()
+    )
+    if spec.missing == "interpolate":
+        return pd.Series(values).interpolate(limit_direction="both").to_numpy()
+    train = pd.Series(values[:train_end]).dropna()
+    fill = {
+        "mean": train.mean(),
+        "median": train.median(),
+        "most-frequent": train.mode().iloc[0] if not train.empty else np.nan,
+        "constant": _number(spec.fill_value),
+    }[str(spec.missing)]
+    return np.where(missing, float(fill), values)
+
+
+def _series(values: np.ndarray, train_end: int, val_end: int, spec: PrepSpec) -> Series:
+    season, source = spec.season, "given"
+    if season is None:
+        season = detect_season(values[:train_end])
+        source = "detected" if season else "none"
+    return Series(values, train_end, val_end, spec.lookback, spec.horizon, season, source)
+
+
+def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
+    """The series in time order: training file, then the validation and test files if given
+    (else the last stretches of the training file), cleaned as the preparation says."""
+    dropped: dict[str, int] = {}
+    quality: dict[str, Any] = {}
+    parts = [("the training data", data.train), ("the validation data", data.validation)]
+    parts.append(("the test data", data.test))
+    frames = [
+        _series_frame(f, spec, where, dropped, quality) if f is not None else None
+        for where, f in parts
+    ]
+    values = np.concatenate(
+        [pd.to_numeric(f[spec.target]).to_numpy(np.float64) for f in frames if f is not None]
+    )
     n = len(values)
-    n_test = max(round(n * spec.test), spec.horizon) if spec.test and not spec.folds else 0
-    n_val = 0 if spec.folds else max(round(n * spec.validation), spec.horizon)
+    n_file = [len(f) if f is not None else 0 for f in frames]
+    if frames[2] is not None:
+        n_test = n_file[2]
+    else:
+        n_test = max(round(n * spec.test), spec.horizon) if spec.test and not spec.folds else 0
+    if frames[1] is not None:
+        n_val = n_file[1]
+    else:
+        n_val = 0 if spec.folds else max(round(n * spec.validation), spec.horizon)
     train_end, val_end = n - n_test - n_val, n - n_test
     if train_end <= spec.lookback + spec.horizon:
         raise DataError(
             f"the series has {n} points: too few for lookback {spec.lookback}, horizon "
             f"{spec.horizon} and the declared splits."
         )
+    values = _fill_series(values, train_end, spec, dropped)
     pre = WindowPreprocessor(spec).fit(values[:train_end])
     prepared = PreparedData(
         train=pre.windows(values, 0, train_end),
         validation=pre.windows(values, train_end, val_end) if n_val else None,
         test=pre.windows(values, val_end, n) if n_test else None,
         preprocessor=pre,
+        rows_dropped=dropped,
+        quality=quality,
+        series=_series(values, train_end, val_end, spec),
     )
     if spec.folds:
         # Expanding-window folds: train on the past, validate on the next stretch.

@@ -16,8 +16,12 @@ REASONS = {
     "missing_values": "a feature is missing (missing.strategy: drop)",
     "duplicates": "duplicate rows (dropDuplicates: true)",
     "interpolated_target": "missing target values filled by interpolation (kept)",
+    "filled_target": "missing target values filled by the missing strategy (kept)",
 }
 """Why rows were removed (or, for series, changed), by the key in `rows_dropped`."""
+
+
+_KEPT = ("interpolated_target", "filled_target")
 
 
 def dropped_sentence(rows_dropped: dict[str, int]) -> str:
@@ -25,9 +29,10 @@ def dropped_sentence(rows_dropped: dict[str, int]) -> str:
     removed = {k: v for k, v in rows_dropped.items() if v and k in REASONS}
     if not removed:
         return "no rows removed"
-    total = sum(v for k, v in removed.items() if k != "interpolated_target")
+    total = sum(v for k, v in removed.items() if k not in _KEPT)
     parts = [f"{n} {REASONS[k]}" for k, n in removed.items()]
-    return f"{total} rows removed: " + "; ".join(parts)
+    head = f"{total} rows removed" if total else "no rows removed"
+    return f"{head}: " + "; ".join(parts)
 
 
 def quality_warnings(rows_dropped: dict[str, int], quality: dict[str, Any]) -> list[str]:
@@ -37,6 +42,10 @@ def quality_warnings(rows_dropped: dict[str, int], quality: dict[str, Any]) -> l
     if removed:
         warnings.append(f"preparation: {dropped_sentence(removed)}.")
     duplicates = quality.get("duplicateRows", 0)
+    if quality.get("duplicateTimestamps"):
+        warnings.append(
+            f"{quality['duplicateTimestamps']} time stamps occur more than once in the series."
+        )
     if duplicates and not rows_dropped.get("duplicates"):
         warnings.append(
             f"the data holds {duplicates} duplicate rows; they were kept (set "

@@ -20,6 +20,17 @@ from kubetrain_trainer.predict import TrainedModel
 from kubetrain_trainer.prepare import Arrays, Preprocessor
 from kubetrain_trainer.torch_train import LoopHooks, TrainingSpec, fit_network, pick_device
 
+MODEL_KEY = "model"
+"""The parameter of an automatic-selection trial that names its model."""
+
+
+def catalogue_defaults(name: str) -> dict[str, Any]:
+    """The catalogue's default hyperparameters of a built-in model."""
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(name)  # type: ignore[call-overload]
+    return {k: h.default for k, h in info.hyperparameters.items()} if info else {}
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -45,6 +56,11 @@ class ModelSpec:
         }  # fmt: skip
         training: dict[str, Any] = {}
         hyper = dict(self.hyperparameters)
+        if MODEL_KEY in params:  # automatic selection: {MODEL_KEY: {MODEL_KEY: name, ...}}
+            chosen = dict(params[MODEL_KEY])
+            name = str(chosen.pop(MODEL_KEY))
+            base = replace(self, name=name, hyperparameters=catalogue_defaults(name))
+            return base.with_params(chosen)
         for key, value in params.items():
             if self.family == "torch" and key in training_fields:
                 training[training_fields[key]] = value

@@ -55,6 +55,7 @@ METRICS: Mapping[Metric, MetricInfo] = {
     Metric.R2: MetricInfo(Direction.MAXIMIZE, frozenset({Task.REGRESSION}), None, 1.0),
     Metric.MAPE: _error(_NUMERIC),
     Metric.SMAPE: _error(frozenset({Task.FORECASTING}), 2.0),
+    Metric.MASE: _error(frozenset({Task.FORECASTING})),
 }
 
 LOSS_TASKS: Mapping[Loss, frozenset[Task]] = {

@@ -42,6 +42,7 @@ class Metric(StrEnum):
     R2 = "r2"
     MAPE = "mape"
     SMAPE = "smape"
+    MASE = "mase"
 
 
 class Dataset(StrEnum):
@@ -72,6 +73,7 @@ class MissingStrategy(StrEnum):
     MEDIAN = "median"
     MOST_FREQUENT = "most-frequent"
     CONSTANT = "constant"
+    INTERPOLATE = "interpolate"
 
 
 class Scaling(StrEnum):

@@ -13,20 +13,27 @@ from kubetrain.api.enums import ClassWeights, ColumnType, Encoding, MissingStrat
 class MissingValues(ApiModel):
     """How rows with missing values are handled."""
 
-    strategy: MissingStrategy = MissingStrategy.MEDIAN
-    """Drop the rows, or impute (mean, median and most-frequent per column, or a constant).
-    Non-numeric columns impute their most frequent value unless the strategy is constant."""
+    strategy: MissingStrategy | None = None
+    """Drop the rows, or impute (mean, median and most-frequent per column, a constant, or
+    interpolation along time for forecasting). Unset: median for tables (non-numeric columns
+    take a `__missing__` category unless the strategy is constant), interpolation for series."""
     fill_value: Annotated[str, StringConstraints(strict=True, max_length=256)] | None = None
     """The constant, for strategy constant; converted to each column's type."""
 
     rules = (
         Rule(
-            cel="(self.strategy == 'constant') == has(self.fillValue)",
+            cel="(has(self.strategy) && self.strategy == 'constant') == has(self.fillValue)",
             message="is required for strategy constant, and only for it",
             holds=lambda m: (m.strategy == MissingStrategy.CONSTANT) == (m.fill_value is not None),
             field=".fillValue",
         ),
     )
+
+    def resolved_strategy(self, forecasting: bool) -> MissingStrategy:
+        """The strategy in effect: the given one, or the task's default."""
+        if self.strategy is not None:
+            return self.strategy
+        return MissingStrategy.INTERPOLATE if forecasting else MissingStrategy.MEDIAN
 
 
 Fraction = Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]

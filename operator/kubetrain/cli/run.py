@@ -214,6 +214,15 @@ def _summary(result: Any, report_path: str) -> None:
         rows = ", ".join(f"{k} {v}" for k, v in (data.get("rows") or {}).items())
         dropped = dropped_sentence(data.get("rowsDropped") or {})
         console.print(f"Data:      {data.get('description')}; {dropped}; used {rows}")
+    if evaluation.baselines:
+        b = evaluation.baselines
+        seasonal = (b.get("seasonalNaive") or {}).get("mae")
+        console.print(
+            f"Baselines: {b['split']} MAE model {_fmt(b['model']['mae'])}, naive "
+            f"{_fmt(b['naive']['mae'])}, seasonal naive {_fmt(seasonal)} (season "
+            f"{b['season'] or 'none'}, {b['seasonSource']}); skill vs seasonal naive "
+            f"{_fmt(b.get('skillVsSeasonalNaive'))}, MASE {_fmt(b['model']['mase'])}"
+        )
     objective = evaluation.objective
     style = "green" if objective.passed else ("red" if objective.passed is False else "")
     console.print(f"Objective: [{style or 'default'}]{objective.sentence()}[/]")
