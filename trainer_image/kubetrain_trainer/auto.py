@@ -38,14 +38,15 @@ class AutoSpec:
 
 
 def candidates(task: str, given: list[str], class_weights: str = "none") -> tuple[str, ...]:
-    """The listed models, or every estimator (not network) of the catalogue serving `task`;
+    """The listed models, or every model of the catalogue serving `task` that automatic
+    selection tries by default (not networks, not the per-window statistical forecasters);
     with balanced class weights only those that train with row weights."""
     from kubetrain.api.catalogue import MODELS
 
     if given:
         names = list(given)
     else:
-        names = [str(n) for n, m in MODELS.items() if task in m.tasks and not m.is_network]
+        names = [str(n) for n, m in MODELS.items() if task in m.tasks and m.auto_default]
     if class_weights == "balanced":
         names = [n for n in names if MODELS[n].sample_weights]  # type: ignore[index]
     if not names:

@@ -89,6 +89,9 @@ ESTIMATOR_BUILDERS: dict[str, Builder] = {
     "svm": _svm,
     "knn": _plain,
     "gaussian-nb": _plain,
+    "ets": _plain,
+    "arima": _plain,
+    "theta": _plain,
 }
 NETWORK_KINDS = {
     "mlp": "mlp",

@@ -192,6 +192,8 @@ class ModelInfo:
     estimators: Mapping[Task, str] = field(default_factory=dict)
     sample_weights: bool = True
     gpu: bool = False
+    auto_default: bool = True
+    """Whether automatic selection tries it when `model.auto.models` is empty."""
 
     @property
     def is_network(self) -> bool:
@@ -205,6 +207,7 @@ def _sklearn(
     *,
     sample_weights: bool = True,
     gpu: bool = False,
+    auto_default: bool = True,
     **classes: str,
 ) -> ModelInfo:
     estimators = {Task(task.replace("_", "-")): cls for task, cls in classes.items()}
@@ -216,6 +219,7 @@ def _sklearn(
         estimators,
         sample_weights,
         gpu,
+        auto_default,
     )
 
 
@@ -223,7 +227,13 @@ def _torch(
     description: str, tasks: set[Task], hyperparameters: dict[str, Hyperparameter]
 ) -> ModelInfo:
     return ModelInfo(
-        "torch", frozenset(tasks), hyperparameters, description, sample_weights=False, gpu=True
+        "torch",
+        frozenset(tasks),
+        hyperparameters,
+        description,
+        sample_weights=False,
+        gpu=True,
+        auto_default=False,
     )
 
 
@@ -323,6 +333,36 @@ MODELS: Mapping[ModelName, ModelInfo] = {
         regression="xgboost.XGBRegressor",
         forecasting="xgboost.XGBRegressor",
         gpu=True,
+    ),
+    ModelName.ETS: _sklearn(
+        "Exponential smoothing (statsmodels' Holt-Winters, additive), fitted on each lookback "
+        "window and forecast from it.",
+        {
+            "trend": _choice("add", "add", "none"),
+            "damped_trend": Hyperparameter("bool", True),
+            "seasonal_periods": _int(0, 0, 10_000, "Season length in steps; 0 for none."),
+        },
+        forecasting="kubetrain_trainer.statistical.ETSForecaster",
+        sample_weights=False,
+        auto_default=False,
+    ),
+    ModelName.ARIMA: _sklearn(
+        "ARIMA(p, d, q) (statsmodels), fitted on each lookback window and forecast from it.",
+        {
+            "p": _int(2, 0, 20, "Autoregressive order."),
+            "d": _int(1, 0, 2, "Differencing order."),
+            "q": _int(1, 0, 20, "Moving-average order."),
+        },
+        forecasting="kubetrain_trainer.statistical.ARIMAForecaster",
+        sample_weights=False,
+        auto_default=False,
+    ),
+    ModelName.THETA: _sklearn(
+        "The Theta method (statsmodels), fitted on each lookback window and forecast from it.",
+        {"period": _int(0, 0, 10_000, "Season length to deseasonalise by; 0 for none.")},
+        forecasting="kubetrain_trainer.statistical.ThetaForecaster",
+        sample_weights=False,
+        auto_default=False,
     ),
     ModelName.SVM: _sklearn(
         "A support-vector machine.",

@@ -46,8 +46,8 @@ class AutoModel(ApiModel):
     """
 
     models: Annotated[list[ModelName], Field(max_length=32)] = defaulted(list)
-    """The candidates; every scikit-learn-style estimator that serves the task when empty.
-    PyTorch networks take part only when listed (with `model.training`)."""
+    """The candidates; when empty, every model that serves the task except PyTorch networks
+    and the statistical forecasters (ets, arima, theta), which take part only when listed."""
     max_trials: Annotated[int, Field(strict=True, ge=1, le=1000)] = 20
     """Trials in all; at least one per candidate is run even when this is smaller."""
     parallel_trials: Count = 1

@@ -110,3 +110,19 @@ def test_series_preparation_honours_missing_duplicates_and_separate_test_data():
     separate = prepare(_series_data(frame.iloc[20:], test), PrepSpec(**base, missing="drop"))
     assert len(separate.series.values) == 130 and separate.series.val_end == 100
     assert len(separate.test) == 30 - 2 + 1
+
+
+@pytest.mark.parametrize(
+    ("cls", "params"),
+    [("ETSForecaster", {"trend": "add", "damped_trend": False}), ("ARIMAForecaster", {}),
+     ("ThetaForecaster", {})],
+)  # fmt: skip
+def test_statistical_forecasters_continue_a_trend_from_each_window(cls, params):
+    from kubetrain_trainer import statistical
+
+    windows = np.array([np.arange(30.0) * slope for slope in (0.5, 2.0)])
+    model = getattr(statistical, cls)(**params).fit(windows, np.zeros((2, 3)))
+    forecast = model.predict(windows)
+    expected = np.array([[30.0, 31.0, 32.0], [30.0, 31.0, 32.0]]) * np.array([[0.5], [2.0]])
+    assert forecast.shape == (2, 3)
+    assert np.allclose(forecast, expected, rtol=0.05)
