@@ -91,7 +91,7 @@ class Features(ApiModel):
     """Only these columns are features (all but the target when empty)."""
     exclude: Columns = defaulted(list)
     """These columns are never features (identifiers, leaks); exclude wins over include."""
-    types: Annotated[dict[Column, ColumnType], Field(max_length=1000)] = defaulted(dict)
+    types: Annotated[dict[str, ColumnType], Field(max_length=1000)] = defaulted(dict)
     """Column type overrides: a numeric code read as categorical, a date string as datetime."""
     datetime: DatetimeFeatures = defaulted(DatetimeFeatures)
     """How datetime columns (by type override or by dtype) become features."""
