@@ -382,25 +382,41 @@ class WindowPreprocessor(Preprocessor):
 
     input_kind = "window"
 
-    def __init__(self, spec: PrepSpec) -> None:
+    def __init__(self, spec: PrepSpec, exogenous: list[str] | None = None) -> None:
         self.spec = spec
         self.task = spec.task
         self.lookback = spec.lookback
         self.horizon = spec.horizon
+        self.exogenous = list(exogenous or [])
         self.feature_names = [f"lag_{spec.lookback - i}" for i in range(spec.lookback)]
+        self.feature_names += [f"{c}_last" for c in self.exogenous]
 
-    def fit(self, train_values: np.ndarray) -> WindowPreprocessor:
+    def fit(self, train_values: np.ndarray, exog: np.ndarray | None = None) -> WindowPreprocessor:
         diffs = np.diff(train_values)
         self.scale = float(np.std(diffs) or 1.0)
+        if self.exogenous and exog is not None:
+            self.exog_mean = np.nanmean(exog, axis=0)
+            self.exog_std = np.where(np.nanstd(exog, axis=0) > 0, np.nanstd(exog, axis=0), 1.0)
         return self
 
-    def windows(self, values: np.ndarray, start: int, stop: int) -> Arrays:
-        """Windows whose targets lie in values[start:stop]; inputs may reach back before start."""
+    def _exog(self, rows: np.ndarray) -> np.ndarray:
+        """Exogenous values standardised with training statistics; missing ones at the mean."""
+        rows = np.asarray(rows, dtype=np.float64)
+        return np.nan_to_num((rows - self.exog_mean) / self.exog_std, nan=0.0)
+
+    def windows(
+        self, values: np.ndarray, start: int, stop: int, exog: np.ndarray | None = None
+    ) -> Arrays:
+        """Windows whose targets lie in values[start:stop]; inputs may reach back before start.
+        Exogenous columns enter with their values at the last observed step (known then)."""
         xs, ys, offsets = [], [], []
         first = max(start, self.lookback)
         for t in range(first, stop - self.horizon + 1):
             window = values[t - self.lookback : t]
-            xs.append((window - window[-1]) / self.scale)
+            x = (window - window[-1]) / self.scale
+            if self.exogenous and exog is not None:
+                x = np.concatenate([x, self._exog(exog[t - 1])])
+            xs.append(x)
             ys.append((values[t : t + self.horizon] - window[-1]) / self.scale)
             offsets.append(window[-1])
         if not xs:
@@ -413,7 +429,13 @@ class WindowPreprocessor(Preprocessor):
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The input window for forecasting after the last row of `frame` (history)."""
         window = self.last_window(frame)
-        return ((window - window[-1]) / self.scale).astype(np.float32).reshape(1, -1)
+        x = (window - window[-1]) / self.scale
+        if self.exogenous:
+            if self.spec.time_column and self.spec.time_column in frame.columns:
+                frame = frame.sort_values(self.spec.time_column)
+            last = frame[self.exogenous].apply(pd.to_numeric, errors="coerce").to_numpy()[-1]
+            x = np.concatenate([x, self._exog(last)])
+        return x.astype(np.float32).reshape(1, -1)
 
     def last_window(self, frame: pd.DataFrame) -> np.ndarray:
         values = self._series(frame)
@@ -601,6 +623,14 @@ def _series_frame(
     return frame
 
 
+def _exogenous_columns(frame: pd.DataFrame, spec: PrepSpec) -> list[str]:
+    """Forecasting: the columns named in features.include (never the target or the time)."""
+    if not spec.columns.include:
+        return []
+    chosen = feature_columns(frame, spec.target, spec.columns)
+    return [c for c in chosen if c != spec.time_column]
+
+
 def _fill_series(values: np.ndarray, train_end: int, spec: PrepSpec, dropped: dict) -> np.ndarray:
     """Missing target values filled as the strategy says, statistics from the training part."""
     missing = np.isnan(values)
@@ -660,11 +690,25 @@ def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
             f"{spec.horizon} and the declared splits."
         )
     values = _fill_series(values, train_end, spec, dropped)
-    pre = WindowPreprocessor(spec).fit(values[:train_end])
+    exogenous = _exogenous_columns(data.train, spec)
+    exog = (
+        np.concatenate(
+            [
+                f[exogenous].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+                for f in frames
+                if f is not None
+            ]
+        )
+        if exogenous
+        else None
+    )
+    pre = WindowPreprocessor(spec, exogenous).fit(
+        values[:train_end], exog[:train_end] if exog is not None else None
+    )
     prepared = PreparedData(
-        train=pre.windows(values, 0, train_end),
-        validation=pre.windows(values, train_end, val_end) if n_val else None,
-        test=pre.windows(values, val_end, n) if n_test else None,
+        train=pre.windows(values, 0, train_end, exog),
+        validation=pre.windows(values, train_end, val_end, exog) if n_val else None,
+        test=pre.windows(values, val_end, n, exog) if n_test else None,
         preprocessor=pre,
         rows_dropped=dropped,
         quality=quality,
@@ -674,11 +718,13 @@ def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
         # Expanding-window folds: train on the past, validate on the next stretch.
         edges = np.linspace(spec.lookback + spec.horizon, train_end, spec.folds + 2).astype(int)
         for k in range(1, spec.folds + 1):
-            fold_pre = WindowPreprocessor(spec).fit(values[: edges[k]])
+            fold_pre = WindowPreprocessor(spec, exogenous).fit(
+                values[: edges[k]], exog[: edges[k]] if exog is not None else None
+            )
             prepared.folds.append(
                 Fold(
-                    fold_pre.windows(values, 0, edges[k]),
-                    fold_pre.windows(values, edges[k], edges[k + 1]),
+                    fold_pre.windows(values, 0, edges[k], exog),
+                    fold_pre.windows(values, edges[k], edges[k + 1], exog),
                     fold_pre,
                 )
             )

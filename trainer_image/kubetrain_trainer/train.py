@@ -121,6 +121,27 @@ def _weights(spec: ModelSpec, task: str, estimator: Any, y: np.ndarray) -> dict[
     return {"sample_weight": compute_sample_weight("balanced", y)}
 
 
+def _check_exogenous(spec: ModelSpec, preprocessor: Preprocessor) -> None:
+    """Exogenous columns extend the lag features: models that read the window as a sequence
+    (networks, the statistical forecasters) cannot take them."""
+    if not getattr(preprocessor, "exogenous", None):
+        return
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(spec.name)  # type: ignore[call-overload]
+    statistical = info is not None and any(
+        path.startswith("kubetrain_trainer.statistical.") for path in info.estimators.values()
+    )
+    if info is not None and (info.is_network or statistical):
+        from kubetrain_trainer.errors import InvalidSpecError
+
+        raise InvalidSpecError(
+            f"preparation.features.include adds exogenous columns, which {spec.name} cannot "
+            "use (it reads the window as one series); choose a regression model such as "
+            "ridge, random-forest, lightgbm or xgboost."
+        )
+
+
 def _uses_gpu(name: str) -> bool:
     from kubetrain.api.catalogue import MODELS
 
@@ -161,6 +182,7 @@ def train(
     hooks: LoopHooks | None = None,
 ) -> TrainResult:
     started = time.monotonic()
+    _check_exogenous(spec, preprocessor)
     if spec.family == "sklearn":
         store = hooks.checkpoints if hooks is not None else None
         found = store.fitted_model() if store is not None else None

@@ -12,6 +12,7 @@ import pytest
 import statsmodels.api as sm
 
 from kubetrain_trainer.baselines import detect_season
+from kubetrain_trainer.columns import ColumnSpec
 from kubetrain_trainer.data import LoadedData
 from kubetrain_trainer.prepare import PrepSpec, prepare
 
@@ -126,3 +127,41 @@ def test_statistical_forecasters_continue_a_trend_from_each_window(cls, params):
     expected = np.array([[30.0, 31.0, 32.0], [30.0, 31.0, 32.0]]) * np.array([[0.5], [2.0]])
     assert forecast.shape == (2, 3)
     assert np.allclose(forecast, expected, rtol=0.05)
+
+
+def test_exogenous_columns_in_features_include_become_features(tmp_path: Path):
+    from kubetrain_trainer.errors import InvalidSpecError
+
+    rng = np.random.default_rng(1)
+    n = 400
+    promo = rng.integers(0, 2, n).astype(float)
+    sales = 50 + np.cumsum(rng.normal(0, 0.2, n))
+    sales[1:] += 8 * promo[:-1]  # yesterday's promotion lifts today's sales
+    frame = pd.DataFrame({"day": np.arange(n), "promo": promo, "noise": rng.normal(size=n),
+                          "sales": sales})  # fmt: skip
+    csv = tmp_path / "sales.csv"
+    frame.to_csv(csv, index=False)
+    spec = {
+        "problem": {"task": "forecasting", "target": "sales", "timeColumn": "day", "horizon": 1,
+                    "lookback": 7, "objective": {"metric": "mae"}},
+        "data": {"source": {"uri": str(csv)}},
+        "model": {"builtin": {"name": "ridge", "hyperparameters": {"alpha": 0.1}}},
+    }  # fmt: skip
+    from kubetrain.api.data import local_data_allowed
+
+    with local_data_allowed():  # a local file, as `kubetrain run` reads it
+        plain = run_spec(spec, tmp_path / "a").evaluation.test["mae"]
+        spec["preparation"] = {"features": {"include": ["promo"]}}
+        result = run_spec(spec, tmp_path / "b")
+    assert result.evaluation.test["mae"] < 0.5 * plain
+
+    data = LoadedData(train=frame, validation=None, test=None, content_hash="x", description="t")
+    prep = PrepSpec(task="forecasting", target="sales", time_column="day", horizon=1, lookback=7,
+                    columns=ColumnSpec(include=("promo",)))  # fmt: skip
+    prepared = prepare(data, prep)
+    assert prepared.preprocessor.feature_names[-1] == "promo_last"
+    assert prepared.train.x.shape[1] == 8
+    from kubetrain_trainer.train import ModelSpec, train
+
+    with pytest.raises(InvalidSpecError, match="exogenous columns, which theta cannot use"):
+        train(ModelSpec("theta"), "forecasting", prepared.train, None, prepared.preprocessor)
