@@ -187,3 +187,27 @@ def test_kubetrain_run_with_its_own_seaweedfs(tmp_path: Path):
     text = " ".join(outcome.output.split())
     assert "s3://kubetrain-run/local/iris-forest/1" in text
     assert "threshold >= 0.9: met" in text
+
+
+def test_kubetrain_run_on_a_local_csv_writes_to_its_own_seaweedfs(tmp_path: Path):
+    """Local data in, artifacts out to the command's private S3: no cluster, no upload."""
+    import pandas as pd
+    import yaml
+    from sklearn import datasets
+
+    from kubetrain.cli import app
+
+    datasets.load_iris(as_frame=True).frame.to_csv(tmp_path / "iris.csv", index=False)
+    manifest = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "examples" / "classification-iris.yaml").read_text()
+    )
+    manifest["metadata"]["name"] = "iris-local"
+    manifest["spec"]["data"] = {"source": {"uri": "iris.csv"}}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(manifest))
+    outcome = CliRunner().invoke(app, ["run", str(tmp_path / "job.yaml"), "-q"])
+    assert outcome.exit_code == 0, outcome.output
+    text = " ".join(outcome.output.split())
+    assert "s3://kubetrain-run/local/iris-local/1" in text
+    assert f"Data: {tmp_path / 'iris.csv'} (150 rows); no rows removed" in text
+    assert "1 duplicate rows; they were kept" in text
+    assert len(pd.read_csv(tmp_path / "iris.csv")) == 150

@@ -5,7 +5,7 @@ and knows nothing of the manifest. This module is the one place that reads the r
 it validates it with `kubetrain.api.TrainingJobSpec` (the single source of truth), fills the
 catalogue's defaults, and maps names where the trainer's vocabulary differs (the API's
 `image-classification` and `text-classification` are classification over image or text
-features here; `most-frequent` is scikit-learn's `most_frequent`).
+features here). Preparation options keep the API's spellings (`most-frequent`, `one-hot`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain.api.contract import Env
+from kubetrain_trainer.auto import AutoSpec, candidates
 from kubetrain_trainer.checkpoint import CheckpointPolicy
-from kubetrain_trainer.data import BUILTIN_DATASETS, DataSource
+from kubetrain_trainer.columns import ColumnSpec
+from kubetrain_trainer.data import DataSource, builtin_info
 from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.evaluate import Objective
 from kubetrain_trainer.prepare import PrepSpec, TextFeatures
 from kubetrain_trainer.storage import S3Settings
 from kubetrain_trainer.torch_train import TrainingSpec
-from kubetrain_trainer.train import ModelSpec
+from kubetrain_trainer.train import ModelSpec, catalogue_defaults
 from kubetrain_trainer.tune import SearchDomain, TuneSpec
 
 BASE_TASK = {
@@ -61,6 +63,7 @@ class JobConfig:
     checkpoint: CheckpointPolicy
     checkpoints_to_keep: int
     spec: dict[str, Any]  # the resolved spec, camelCase, as saved with the artifacts
+    auto: AutoSpec | None = None  # automatic model selection
 
     @property
     def modality(self) -> str:
@@ -124,11 +127,27 @@ def data_s3_settings(access: Any) -> S3Settings:
 
 
 def _hyperparameters(name: str, given: dict[str, Any]) -> dict[str, Any]:
-    from kubetrain.api.catalogue import MODELS
+    return {**catalogue_defaults(name), **given}
 
-    info = MODELS.get(name)  # type: ignore[call-overload]
-    defaults = {k: h.default for k, h in info.hyperparameters.items()} if info else {}
-    return {**defaults, **given}
+
+def _columns(features: Any) -> ColumnSpec:
+    return ColumnSpec(
+        include=tuple(features.include),
+        exclude=tuple(features.exclude),
+        types={name: str(kind) for name, kind in features.types.items()},
+        datetime_parts=features.datetime.parts,
+        datetime_cyclic=features.datetime.cyclic,
+    )
+
+
+def _auto(auto: Any, task: str, class_weights: str, seed: int) -> AutoSpec:
+    return AutoSpec(
+        models=candidates(task, [str(m) for m in auto.models], class_weights),
+        max_trials=auto.max_trials,
+        parallel_trials=auto.parallel_trials,
+        time_budget_seconds=auto.time_budget_seconds,
+        seed=auto.seed if auto.seed is not None else seed,
+    )
 
 
 def from_spec(spec: Any) -> JobConfig:
@@ -156,7 +175,11 @@ def from_spec(spec: Any) -> JobConfig:
         )
 
     builtin = model.builtin
-    hyper = _hyperparameters(str(builtin.name), dict(builtin.hyperparameters)) if builtin else {}
+    split, cv = prep.resolved_split, prep.cross_validation
+    seed = (split or cv).seed
+    auto = _auto(model.auto, task, str(prep.class_weights), seed) if model.auto else None
+    name = str(builtin.name) if builtin else (auto.models[0] if auto else "")
+    hyper = _hyperparameters(name, dict(builtin.hyperparameters) if builtin else {})
     text = None
     if task == "text-classification":
         network = builtin is not None and str(builtin.name).startswith("text-")
@@ -170,16 +193,16 @@ def from_spec(spec: Any) -> JobConfig:
         )
     image_shape = None
     if task == "image-classification" and data.dataset is not None:
-        image_shape = BUILTIN_DATASETS[str(data.dataset)][1].image_shape
-    split, cv = prep.resolved_split, prep.cross_validation
+        image_shape = builtin_info(str(data.dataset)).image_shape
     preparation = PrepSpec(
         task=base_task,
         target=problem.target,
         drop_duplicates=prep.drop_duplicates,
-        missing=str(prep.missing.strategy).replace("-", "_"),
+        columns=_columns(prep.features),
+        missing=str(prep.missing.resolved_strategy(base_task == "forecasting")),
         fill_value=prep.missing.fill_value,
         scaling=str(prep.scaling),
-        encoding=str(prep.encoding).replace("-", ""),
+        encoding=str(prep.encoding),
         validation=split.validation if split else 0.0,
         test=split.test if split else 0.0,
         seed=(split or cv).seed,
@@ -188,13 +211,14 @@ def from_spec(spec: Any) -> JobConfig:
         time_column=problem.time_column,
         horizon=problem.horizon or 1,
         lookback=problem.resolved_lookback or 1,
+        season=problem.season,
         text=text,
         image_shape=image_shape,
     )
 
     training = model.resolved_training
     model_spec = None
-    if builtin is not None:
+    if name:
         training_spec = TrainingSpec()
         if training is not None:
             early = training.early_stopping
@@ -210,12 +234,13 @@ def from_spec(spec: Any) -> JobConfig:
                 dropout=training.dropout,
             )
         model_spec = ModelSpec(
-            name=str(builtin.name),
+            name=name,
             hyperparameters=hyper,
             training=training_spec,
             seed=preparation.seed,
             workers=spec.compute.workers,
             gpus_per_worker=spec.compute.gpus_per_worker or 0,
+            class_weights=str(prep.class_weights),
         )
     custom = None
     if model.custom is not None:
@@ -259,4 +284,5 @@ def from_spec(spec: Any) -> JobConfig:
         checkpoint=CheckpointPolicy(every_epochs=spec.output.checkpoint_every_epochs),
         checkpoints_to_keep=spec.output.checkpoints_to_keep,
         spec=spec.to_kubernetes(),
+        auto=auto,
     )

@@ -1,7 +1,8 @@
 """Stage 1, data: load the declared data and fingerprint exactly what was read.
 
-Input is a `DataSource`: either a built-in offline dataset (`BUILTIN_DATASETS`) or URIs of a
-training file and optional validation/test files (CSV, Parquet, JSON lines), on S3 or local disk.
+Input is a `DataSource`: either a built-in offline dataset (`LOADERS`) or URIs of a
+training file and optional validation/test files (CSV, Parquet, JSON lines), on S3 or local disk
+(`kubetrain run`), each an object/file or a prefix/directory whose files are read together.
 Output is a `LoadedData` with pandas frames and `content_hash`, the SHA-256 over the bytes of every
 file read (for built-ins: over a canonical serialisation of the frame), recorded in the metadata
 so that two runs can be compared and a resumed attempt can check it still sees the same data.
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kubetrain.api.catalogue import DatasetInfo
 from kubetrain_trainer.errors import DataError
 from kubetrain_trainer.storage import S3Settings, open_storage, split_uri
 
@@ -35,17 +37,6 @@ class DataSource:
     format: str | None = None  # inferred from the file suffix when absent
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a built-in dataset is, so that manifests can leave the obvious out."""
-
-    target: str
-    modality: str  # tabular | image | text | timeseries
-    time_column: str | None = None
-    image_shape: tuple[int, int, int] | None = None
-    text_column: str | None = None
-
-
 @dataclass
 class LoadedData:
     train: pd.DataFrame  # everything, when no separate validation/test files were given
@@ -53,7 +44,7 @@ class LoadedData:
     test: pd.DataFrame | None
     content_hash: str
     description: str
-    info: DatasetInfo | None = None  # only for built-ins
+    info: DatasetInfo | None = None  # only for built-ins: the API catalogue's entry
     bytes_read: int = 0
     files: list[str] = field(default_factory=list)
 
@@ -144,36 +135,29 @@ def _sentiment_mini(n: int = 1600, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({"text": texts, "label": labels})
 
 
-BUILTIN_DATASETS: dict[str, tuple[Callable[[], pd.DataFrame], DatasetInfo]] = {
-    "iris": (_sklearn("iris"), DatasetInfo(target="target", modality="tabular")),
-    "wine": (_sklearn("wine"), DatasetInfo(target="target", modality="tabular")),
-    "breast-cancer": (_sklearn("breast_cancer"), DatasetInfo(target="target", modality="tabular")),
-    "diabetes": (_sklearn("diabetes"), DatasetInfo(target="target", modality="tabular")),
-    "digits": (
-        _sklearn("digits"),
-        DatasetInfo(target="target", modality="image", image_shape=(1, 8, 8)),
-    ),
-    "co2": (_co2, DatasetInfo(target="co2", modality="timeseries", time_column="date")),
-    "sunspots": (
-        _sunspots,
-        DatasetInfo(target="SUNACTIVITY", modality="timeseries", time_column="YEAR"),
-    ),
-    "sentiment-mini": (
-        _sentiment_mini,
-        DatasetInfo(target="label", modality="text", text_column="text"),
-    ),
+LOADERS: dict[str, Callable[[], pd.DataFrame]] = {
+    "iris": _sklearn("iris"),
+    "wine": _sklearn("wine"),
+    "breast-cancer": _sklearn("breast_cancer"),
+    "diabetes": _sklearn("diabetes"),
+    "digits": _sklearn("digits"),
+    "co2": _co2,
+    "sunspots": _sunspots,
+    "sentiment-mini": _sentiment_mini,
 }
-# Aliases people will type.
-BUILTIN_DATASETS["breast_cancer"] = BUILTIN_DATASETS["breast-cancer"]
-BUILTIN_DATASETS["sentiment_mini"] = BUILTIN_DATASETS["sentiment-mini"]
+"""How each dataset of the API's catalogue (`kubetrain.api.catalogue.DATASETS`: targets, time
+and text columns, image shapes) is loaded; a test checks that both name the same datasets."""
 
 
 def builtin_info(name: str) -> DatasetInfo:
-    try:
-        return BUILTIN_DATASETS[name][1]
-    except KeyError:
-        known = ", ".join(sorted(BUILTIN_DATASETS))
-        raise DataError(f"unknown built-in dataset {name!r}; known datasets: {known}.") from None
+    """The catalogue's entry for a built-in dataset (`breast_cancer` spelled either way)."""
+    from kubetrain.api.catalogue import DATASETS
+
+    key = name.replace("_", "-")
+    if key not in LOADERS:
+        known = ", ".join(sorted(LOADERS))
+        raise DataError(f"unknown built-in dataset {name!r}; known datasets: {known}.")
+    return DATASETS[key]  # type: ignore[index]
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -226,6 +210,12 @@ def _parse(path: Path, fmt: str, uri: str) -> pd.DataFrame:
     return frame
 
 
+def _is_data(name: str) -> bool:
+    """Not a folder marker nor a writer's bookkeeping file (Spark's _SUCCESS, .crc files)."""
+    base = name.rsplit("/", 1)[-1]
+    return bool(base) and base[0] not in "._"
+
+
 def _read_file(
     uri: str, fmt: str | None, s3: S3Settings | None, workdir: Path
 ) -> tuple[pd.DataFrame, str, int]:
@@ -234,7 +224,7 @@ def _read_file(
     storage = open_storage(root, s3)
     names = [name]
     if not storage.exists(name):
-        names = [f"{name}/{n}" for n in storage.child(name).list("") if not n.endswith("/")]
+        names = [f"{name}/{n}" for n in storage.child(name).list("") if _is_data(n)]
         if not names:
             raise DataError(f"the data {uri} does not exist (no object, no objects under it).")
     frames, digest, size = [], hashlib.sha256(), 0
@@ -253,11 +243,8 @@ def _read_file(
 def load(source: DataSource, s3: S3Settings | None = None) -> LoadedData:
     """Load the declared data. Raises `DataError` with a message that names the problem."""
     if source.dataset:
-        loader, info = BUILTIN_DATASETS.get(source.dataset, (None, None))
-        if loader is None:
-            builtin_info(source.dataset)  # raises with the list of names
-        assert loader is not None and info is not None
-        frame = loader()
+        info = builtin_info(source.dataset)
+        frame = LOADERS[source.dataset.replace("_", "-")]()
         return LoadedData(
             train=frame,
             validation=None,

@@ -1,7 +1,7 @@
 """Stage 5, evaluation: held-out metrics, the success threshold, and training-health warnings.
 
 Pure functions of arrays: `score(task, y_true, y_pred, proba)` returns the metric dict for one
-split; `check_objective` compares a metric with the declared threshold; `training_warnings`
+split; `check_objective` compares a metric with the declared threshold; `kubetrain_trainer.health`
 looks at the loss history and at the train/validation gap. Everything is in the target's own
 units (labels for classification, the original scale for regression and forecasting).
 """
@@ -21,10 +21,12 @@ CLASSIFICATION_METRICS = (
     "accuracy", "balanced-accuracy", "precision", "recall", "f1", "roc-auc", "log-loss",
 )  # fmt: skip
 REGRESSION_METRICS = ("mae", "mse", "rmse", "r2", "mape")
-FORECASTING_METRICS = (*REGRESSION_METRICS, "smape")
-LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape", "loss", "val_loss", "log-loss"}
+FORECASTING_METRICS = (*REGRESSION_METRICS, "smape", "mase")
+LOWER_IS_BETTER = {"mae", "mse", "rmse", "mape", "smape", "mase", "loss", "val_loss", "log-loss"}
 
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse", "forecasting": "mae"}
+
+ZERO = 1e-12  # an actual value this close to 0 makes relative errors undefined
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -106,11 +108,10 @@ def regression_scores(
         "rmse": _finite(math.sqrt(mse)) if math.isfinite(mse) else None,
         "r2": _finite(1 - mse / var) if var > 0 else None,
     }
-    # Fractions, not percent: 0.05 is 5% (the API's thresholds use the same unit).
-    nonzero = np.abs(y_true) > 1e-12
-    out["mape"] = (
-        _finite(float(np.mean(np.abs(err[nonzero] / y_true[nonzero])))) if nonzero.any() else None
-    )
+    # Fractions, not percent: 0.05 is 5% (the API's thresholds use the same unit). Undefined
+    # (None) when any actual value is zero: dividing by it, or skipping it, would mislead.
+    zero = np.abs(y_true) <= ZERO
+    out["mape"] = None if zero.any() else _finite(float(np.mean(np.abs(err / y_true))))
     if forecasting:
         denom = (np.abs(y_true) + np.abs(y_pred)) / 2
         ok = denom > 1e-12
@@ -191,6 +192,7 @@ class Evaluation:
     classes: list[str] | None = None
     health: list[dict[str, str]] = field(default_factory=list)
     """Training-health findings ({reason, message}); see `health`."""
+    baselines: dict[str, Any] | None = None  # forecasting: naive and seasonal naive
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -209,6 +211,7 @@ class Evaluation:
             "warnings": self.warnings,
             "classes": self.classes,
             "health": self.health,
+            "baselines": self.baselines,
         }
 
 
@@ -223,6 +226,31 @@ def cross_validation_summary(per_fold: list[dict[str, Any]], task: str) -> dict[
                 "folds": [float(v) for v in values],
             }
     return out
+
+
+def undefined_metric_warnings(
+    task: str, splits: dict[str, tuple[np.ndarray, dict[str, Any]] | None]
+) -> list[str]:
+    """One warning per metric left undefined (None) on a split, with the reason in the data."""
+    warnings = []
+    for split, entry in splits.items():
+        if entry is None or task == "classification":
+            continue
+        truth, metrics = entry
+        y = np.asarray(truth, dtype=np.float64).ravel()
+        reasons = {
+            "mape": f"{int((np.abs(y) <= ZERO).sum())} of {len(y)} actual values are 0",
+            "r2": "the actual values are all equal",
+            "smape": "actual and predicted values are all 0",
+            "mase": "the training series does not change, so it has no scale",
+        }
+        for name, reason in reasons.items():
+            if name in metrics and metrics[name] is None:
+                warnings.append(
+                    f"{name} is undefined on the {split} split ({reason}); it is reported as "
+                    "null. Use another metric, such as mae or smape, to judge this model."
+                )
+    return warnings
 
 
 def _is_finite(value: Any) -> bool:

@@ -1,61 +1,29 @@
-"""The built-in model catalogue's builders: scikit-learn estimators and PyTorch networks.
+"""The built-in model catalogue's builders: estimators (scikit-learn API) and PyTorch networks.
 
-Names and hyperparameters follow `kubetrain.api.catalogue` (the single source of truth; its
-defaults are filled in by `config.py` before anything here runs). `model_family(name)` says which
-trainer handles a name; `make_estimator` builds a scikit-learn estimator; `make_network` builds a
-PyTorch module from a `NetworkDef`, the small JSON-serialisable definition saved next to the
-weights so that `load + predict` needs nothing but this module.
+What models exist, which tasks each serves, its hyperparameters and which class it is built
+from are the API's catalogue (`kubetrain.api.catalogue.MODELS`, the single source of truth; its
+defaults are filled in by `config.py` before anything here runs). This module keeps only the
+builders: `ESTIMATOR_BUILDERS` (how to instantiate an estimator class: library quirks, seeds,
+devices) and `NETWORK_KINDS` (which PyTorch module a network name builds). A test proves that
+every catalogue entry has a builder and every builder an entry. `make_network` builds a module
+from a `NetworkDef`, the small JSON-serialisable definition saved next to the weights so that
+`load + predict` needs nothing but this module.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kubetrain_trainer.errors import InvalidSpecError
 
-# name -> {internal task: "module:Class"}; tasks: classification, regression, forecasting
-_SKLEARN: dict[str, dict[str, str]] = {
-    "logistic-regression": {"classification": "sklearn.linear_model:LogisticRegression"},
-    "tfidf-logistic-regression": {"classification": "sklearn.linear_model:LogisticRegression"},
-    "linear-regression": {"regression": "sklearn.linear_model:LinearRegression"},
-    "ridge": {
-        "regression": "sklearn.linear_model:Ridge",
-        "forecasting": "sklearn.linear_model:Ridge",
-    },
-    "lasso": {
-        "regression": "sklearn.linear_model:Lasso",
-        "forecasting": "sklearn.linear_model:Lasso",
-    },
-    "decision-tree": {
-        "classification": "sklearn.tree:DecisionTreeClassifier",
-        "regression": "sklearn.tree:DecisionTreeRegressor",
-    },
-    "random-forest": {
-        "classification": "sklearn.ensemble:RandomForestClassifier",
-        "regression": "sklearn.ensemble:RandomForestRegressor",
-        "forecasting": "sklearn.ensemble:RandomForestRegressor",
-    },
-    "gradient-boosting": {
-        "classification": "sklearn.ensemble:GradientBoostingClassifier",
-        "regression": "sklearn.ensemble:GradientBoostingRegressor",
-        "forecasting": "sklearn.ensemble:GradientBoostingRegressor",
-    },
-    "svm": {"classification": "sklearn.svm:SVC", "regression": "sklearn.svm:SVR"},
-    "knn": {
-        "classification": "sklearn.neighbors:KNeighborsClassifier",
-        "regression": "sklearn.neighbors:KNeighborsRegressor",
-    },
-    "gaussian-nb": {"classification": "sklearn.naive_bayes:GaussianNB"},
-}
-_NETWORKS = {
-    "mlp": "mlp",
-    "cnn": "cnn",
-    "lstm": "sequence",
-    "gru": "sequence",
-    "text-cnn": "text-cnn",
-    "text-lstm": "text-lstm",
+# The API's tasks that each of the trainer's base tasks covers, in the order they are looked up.
+_API_TASKS = {
+    "classification": ("classification", "text-classification", "image-classification"),
+    "regression": ("regression",),
+    "forecasting": ("forecasting",),
 }
 # Hyperparameters the preprocessor consumes rather than the estimator.
 PREPROCESSOR_HYPERPARAMETERS = {"max_features", "ngram_max", "vocab_size", "max_length"}
@@ -63,36 +31,124 @@ PREPROCESSOR_HYPERPARAMETERS = {"max_features", "ngram_max", "vocab_size", "max_
 _SKLEARN_VALUES = {("max_features", "all"): None, ("class_weight", "none"): None}
 
 
+@dataclass(frozen=True)
+class BuildContext:
+    """What a builder knows besides the hyperparameters."""
+
+    task: str  # classification | regression | forecasting
+    seed: int
+    gpus: float = 0  # compute.gpusPerWorker
+
+
+Builder = Callable[[type, dict[str, Any], BuildContext], Any]
+
+
+def _plain(cls: type, kwargs: dict[str, Any], ctx: BuildContext) -> Any:
+    if "random_state" in cls().get_params():
+        kwargs.setdefault("random_state", ctx.seed)
+    return cls(**kwargs)
+
+
+def _logistic(cls: type, kwargs: dict[str, Any], ctx: BuildContext) -> Any:
+    kwargs.pop("max_features", None), kwargs.pop("ngram_max", None)  # the TF-IDF's
+    kwargs.setdefault("max_iter", 2000)
+    return _plain(cls, kwargs, ctx)
+
+
+def _svm(cls: type, kwargs: dict[str, Any], ctx: BuildContext) -> Any:
+    if ctx.task == "classification":
+        kwargs.setdefault("probability", True)
+    return _plain(cls, kwargs, ctx)
+
+
+def _lightgbm(cls: type, kwargs: dict[str, Any], ctx: BuildContext) -> Any:
+    # LightGBM's GPU learner (OpenCL) when the worker has a GPU; its logging stays quiet.
+    device = {"device_type": "gpu"} if ctx.gpus else {}
+    if kwargs.get("subsample", 1.0) < 1.0:
+        kwargs.setdefault("subsample_freq", 1)  # LightGBM ignores subsample without it
+    return cls(**{"random_state": ctx.seed, "verbosity": -1, "n_jobs": 1, **device, **kwargs})
+
+
+def _xgboost(cls: type, kwargs: dict[str, Any], ctx: BuildContext) -> Any:
+    device = "cuda" if ctx.gpus else "cpu"
+    return cls(**{"random_state": ctx.seed, "tree_method": "hist", "device": device, **kwargs})
+
+
+ESTIMATOR_BUILDERS: dict[str, Builder] = {
+    "logistic-regression": _logistic,
+    "tfidf-logistic-regression": _logistic,
+    "linear-regression": _plain,
+    "ridge": _plain,
+    "lasso": _plain,
+    "decision-tree": _plain,
+    "random-forest": _plain,
+    "gradient-boosting": _plain,
+    "hist-gradient-boosting": _plain,
+    "lightgbm": _lightgbm,
+    "xgboost": _xgboost,
+    "svm": _svm,
+    "knn": _plain,
+    "gaussian-nb": _plain,
+    "ets": _plain,
+    "arima": _plain,
+    "theta": _plain,
+}
+NETWORK_KINDS = {
+    "mlp": "mlp",
+    "cnn": "cnn",
+    "lstm": "sequence",
+    "gru": "sequence",
+    "text-cnn": "text-cnn",
+    "text-lstm": "text-lstm",
+}
+
+
 def _norm(name: str) -> str:
     return str(name).lower().replace("_", "-")
 
 
+def _catalogue() -> Any:
+    from kubetrain.api.catalogue import MODELS
+
+    return MODELS
+
+
 def model_family(name: str) -> str:
-    """`sklearn` or `torch`."""
-    key = _norm(name)
-    if key in _NETWORKS:
-        return "torch"
-    if key in _SKLEARN:
-        return "sklearn"
-    raise InvalidSpecError(
-        f"unknown built-in model {name!r}; scikit-learn models: {', '.join(_SKLEARN)}; "
-        f"PyTorch networks: {', '.join(_NETWORKS)}."
-    )
+    """`sklearn` (an estimator with the scikit-learn API) or `torch`."""
+    info = _catalogue().get(_norm(name))
+    if info is None:
+        raise InvalidSpecError(
+            f"unknown built-in model {name!r}; models: {', '.join(map(str, _catalogue()))}."
+        )
+    return str(info.family)
 
 
 def network_kind(name: str) -> str:
-    return _NETWORKS[_norm(name)]
+    return NETWORK_KINDS[_norm(name)]
 
 
-def make_estimator(name: str, task: str, hyperparameters: dict[str, Any], seed: int) -> Any:
-    key = _norm(name)
-    path = _SKLEARN[key].get(task)
+def estimator_class(name: str, task: str) -> type:
+    """The class the catalogue names for `name` and the trainer's base `task`."""
+    info = _catalogue()[_norm(name)]
+    path = next((info.estimators[t] for t in info.estimators if t in _API_TASKS[task]), None)
     if path is None:
+        serves = ", ".join(str(t) for t in info.estimators)
+        raise InvalidSpecError(f"model {name!r} cannot be used for {task}; it serves {serves}.")
+    module, _, cls_name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), cls_name)
+    except ImportError as exc:
         raise InvalidSpecError(
-            f"model {name!r} cannot be used for {task}; it serves {', '.join(_SKLEARN[key])}."
-        )
-    module, cls_name = path.split(":")
-    cls = getattr(importlib.import_module(module), cls_name)
+            f"model {name!r} needs the Python package {module.split('.')[0]!r}, which this "
+            f"trainer image lacks ({exc})."
+        ) from exc
+
+
+def make_estimator(
+    name: str, task: str, hyperparameters: dict[str, Any], seed: int, gpus: float = 0
+) -> Any:
+    key = _norm(name)
+    cls = estimator_class(key, task)
     params = cls().get_params()
     kwargs = {
         k: _SKLEARN_VALUES.get((k, v), v) if isinstance(v, str) else v
@@ -102,19 +158,13 @@ def make_estimator(name: str, task: str, hyperparameters: dict[str, Any], seed: 
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
         raise InvalidSpecError(
-            f"{cls_name} has no hyperparameter(s) {', '.join(unknown)}; "
+            f"{cls.__name__} has no hyperparameter(s) {', '.join(unknown)}; "
             f"valid ones: {', '.join(sorted(params))}."
         )
-    if "random_state" in params:
-        kwargs.setdefault("random_state", seed)
-    if cls_name == "SVC":
-        kwargs.setdefault("probability", True)
-    if cls_name == "LogisticRegression":
-        kwargs.setdefault("max_iter", 2000)
     try:
-        return cls(**kwargs)
+        return ESTIMATOR_BUILDERS[key](cls, kwargs, BuildContext(task, seed, gpus))
     except (TypeError, ValueError) as exc:
-        raise InvalidSpecError(f"invalid hyperparameters for {cls_name}: {exc}") from exc
+        raise InvalidSpecError(f"invalid hyperparameters for {cls.__name__}: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------

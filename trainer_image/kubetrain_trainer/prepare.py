@@ -6,7 +6,9 @@ model inputs at prediction time — it is saved with the model, so what was lear
 split is what is applied to new data.
 
 Rules that keep the held-out numbers honest:
-- duplicates are dropped before splitting, so the same row cannot land in train and test;
+- nothing is dropped silently: every removed row is counted by reason (`rows_dropped`), and
+  duplicate rows are kept unless `drop_duplicates` (then removed before splitting, so the same
+  row cannot land in train and test) but always counted as a data-quality finding (`quality`);
 - imputation, scaling, encoding, vocabularies and target scaling are fitted on the training rows
   of each split or fold, never on validation or test rows;
 - time series are split chronologically (test = the most recent stretch); windows use earlier
@@ -23,13 +25,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubetrain.api.enums import Encoding, MissingStrategy, Scaling
+from kubetrain_trainer.baselines import Series, detect_season
+from kubetrain_trainer.columns import (
+    ColumnSpec,
+    DatetimeEncoder,
+    apply_types,
+    datetime_columns,
+    feature_columns,
+    id_like_columns,
+    unseen_categories,
+)
 from kubetrain_trainer.data import LoadedData, check_target
 from kubetrain_trainer.errors import DataError
 
 TASKS = ("classification", "regression", "forecasting")
-MISSING = ("drop", "mean", "median", "most_frequent", "constant")
-SCALING = ("none", "standard", "minmax", "robust")
-ENCODING = ("onehot", "ordinal")
+# The API's own spellings (kubetrain.api.enums), the one vocabulary of the preparation options.
+MISSING = tuple(str(m) for m in MissingStrategy)
+SCALING = tuple(str(s) for s in Scaling)
+ENCODING = tuple(str(e) for e in Encoding)
 
 
 @dataclass(frozen=True)
@@ -48,11 +62,12 @@ class TextFeatures:
 class PrepSpec:
     task: str
     target: str
-    drop_duplicates: bool = True
-    missing: str = "mean"
+    drop_duplicates: bool = False
+    columns: ColumnSpec = field(default_factory=ColumnSpec)
+    missing: str | None = None  # None: interpolate for forecasting, median otherwise
     fill_value: float | str | None = None
     scaling: str = "standard"
-    encoding: str = "onehot"
+    encoding: str = "one-hot"
     validation: float = 0.2
     test: float = 0.2
     seed: int = 42
@@ -61,8 +76,15 @@ class PrepSpec:
     time_column: str | None = None
     horizon: int = 1
     lookback: int = 24
+    season: int | None = None  # forecasting: detected from the training series when None
     text: TextFeatures | None = None
     image_shape: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        # The API validated the spec; an unset missing-value strategy is the task's default.
+        if self.missing is None:
+            default = "interpolate" if self.task == "forecasting" else "median"
+            object.__setattr__(self, "missing", default)
 
 
 @dataclass
@@ -90,6 +112,11 @@ class PreparedData:
     preprocessor: Preprocessor
     folds: list[Fold] = field(default_factory=list)
     rows_dropped: dict[str, int] = field(default_factory=dict)
+    """Rows the preparation removed, by reason (missing_target, missing_values, duplicates)."""
+    quality: dict[str, Any] = field(default_factory=dict)
+    """Data-quality findings: duplicate rows, ID-like columns, unseen categories per split."""
+    series: Series | None = None
+    """Forecasting: the whole series and its layout, for the naive baselines."""
 
     @property
     def classes(self) -> list[Any] | None:
@@ -177,6 +204,10 @@ class TabularPreprocessor(Preprocessor):
         self.image_shape = spec.image_shape
         self.input_kind = "image" if spec.image_shape else "tabular"
         self.target_scaler: Any = None
+        self.columns_transformer: Any = None
+        self.text_columns: list[str] = []
+        self.last_unseen_categories: dict[str, int] = {}
+        """Filled by every `transform`: rows per column whose category training never saw."""
 
     def fit(self, frame: pd.DataFrame, all_labels: pd.Series | None = None) -> TabularPreprocessor:
         from sklearn.compose import ColumnTransformer
@@ -186,17 +217,26 @@ class TabularPreprocessor(Preprocessor):
         from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
         spec = self.spec
-        features = frame.drop(columns=[spec.target])
-        self.columns = list(features.columns)
+        self.columns = feature_columns(frame, spec.target, spec.columns)
         text = spec.text
         text_col = text.column if text is not None else None
         if text_col is not None and text_col not in self.columns:
             raise DataError(f"the text column {text_col!r} is not in the data.")
-        numeric = [
-            c for c in self.columns if c != text_col and pd.api.types.is_numeric_dtype(features[c])
+        raw = apply_types(frame[self.columns], spec.columns.types)
+        dates = [
+            c for c in datetime_columns(raw, self.columns, spec.columns.types) if c != text_col
         ]
-        categorical = [c for c in self.columns if c != text_col and c not in numeric]
-        if not numeric and not categorical and text_col is None:
+        self.datetimes = DatetimeEncoder(
+            spec.columns.datetime_parts, spec.columns.datetime_cyclic
+        ).fit(raw, dates)
+        features = self.datetimes.transform(raw)
+        self.text_columns = [
+            c for c in features.columns if spec.columns.types.get(c) == "text" and c != text_col
+        ]
+        plain = [c for c in features.columns if c != text_col and c not in self.text_columns]
+        numeric = [c for c in plain if pd.api.types.is_numeric_dtype(features[c])]
+        categorical = [c for c in plain if c not in numeric]
+        if not plain and not self.text_columns and text_col is None:
             raise DataError("the data has no feature columns besides the target.")
 
         if text is not None and text.representation == "tokens":
@@ -208,7 +248,8 @@ class TabularPreprocessor(Preprocessor):
             self.feature_names = [f"token_{i}" for i in range(self.tokens.max_tokens)]
             self.columns_transformer = None
         else:
-            strategy = "median" if spec.missing == "drop" else spec.missing
+            # scikit-learn spells most-frequent with an underscore.
+            strategy = "median" if spec.missing == "drop" else str(spec.missing).replace("-", "_")
             fill = _number(spec.fill_value) if spec.missing == "constant" else None
             num_steps: list[tuple[str, Any]] = [
                 ("impute", SimpleImputer(strategy=strategy, fill_value=fill))
@@ -217,7 +258,7 @@ class TabularPreprocessor(Preprocessor):
                 num_steps.append(("scale", _scaler(spec.scaling)))
             cat_encoder: Any = (
                 OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-                if spec.encoding == "onehot"
+                if spec.encoding == "one-hot"
                 else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
             )
             cat_fill = str(spec.fill_value) if spec.missing == "constant" else "__missing__"
@@ -239,10 +280,11 @@ class TabularPreprocessor(Preprocessor):
                     sublinear_tf=True,
                 )
                 parts.append(("text", tfidf, text.column))
+            for col in self.text_columns:
+                words = TfidfVectorizer(max_features=5000, sublinear_tf=True)
+                parts.append((f"text_{col}", words, col))
             self.columns_transformer = ColumnTransformer(parts, sparse_threshold=0.0)
-            for col in categorical:
-                features[col] = features[col].astype("object")
-            self.columns_transformer.fit(features)
+            self.columns_transformer.fit(self._features(frame))
             self.feature_names = [
                 n.split("__", 1)[-1] for n in self.columns_transformer.get_feature_names_out()
             ]
@@ -262,16 +304,39 @@ class TabularPreprocessor(Preprocessor):
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise DataError(f"the rows to predict lack the feature columns {missing}.")
-        features = frame[self.columns].copy()
         if self.input_kind == "tokens":
             assert self.spec.text is not None
-            return self.tokens.transform(features[self.spec.text.column])
+            return self.tokens.transform(frame[self.spec.text.column])
         assert self.columns_transformer is not None
-        for name, _, cols in self.columns_transformer.transformers_:
-            if name == "cat":
-                for col in cols:
-                    features[col] = features[col].astype("object")
+        self.last_unseen_categories = self.unseen_categories(frame)
+        features = self._features(frame)
         return np.asarray(self.columns_transformer.transform(features), dtype=np.float32)
+
+    def _features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Raw rows → the frame the column transformer reads: typed, datetimes expanded."""
+        types = self.spec.columns.types
+        features = self.datetimes.transform(apply_types(frame[self.columns], types))
+        for col in self._categorical():
+            features[col] = features[col].astype("object")
+        return features
+
+    def _categorical(self) -> list[str]:
+        if self.columns_transformer is None:
+            return []
+        return [c for n, _, cols in self.columns_transformer.transformers for c in cols
+                if n == "cat"]  # fmt: skip
+
+    def unseen_categories(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Per categorical column, the rows of `frame` with a value training never saw."""
+        fitted = getattr(self.columns_transformer, "named_transformers_", {}).get("cat")
+        if fitted is None:
+            return {}
+        encoder = fitted.named_steps["encode"]
+        known = dict(zip(self._categorical(), encoder.categories_, strict=True))
+        typed = apply_types(
+            frame[[c for c in known if c in frame.columns]], self.spec.columns.types
+        )
+        return unseen_categories(typed, known)
 
     def transform_target(self, y: pd.Series) -> np.ndarray:
         if self.task == "classification":
@@ -299,25 +364,41 @@ class WindowPreprocessor(Preprocessor):
 
     input_kind = "window"
 
-    def __init__(self, spec: PrepSpec) -> None:
+    def __init__(self, spec: PrepSpec, exogenous: list[str] | None = None) -> None:
         self.spec = spec
         self.task = spec.task
         self.lookback = spec.lookback
         self.horizon = spec.horizon
+        self.exogenous = list(exogenous or [])
         self.feature_names = [f"lag_{spec.lookback - i}" for i in range(spec.lookback)]
+        self.feature_names += [f"{c}_last" for c in self.exogenous]
 
-    def fit(self, train_values: np.ndarray) -> WindowPreprocessor:
+    def fit(self, train_values: np.ndarray, exog: np.ndarray | None = None) -> WindowPreprocessor:
         diffs = np.diff(train_values)
         self.scale = float(np.std(diffs) or 1.0)
+        if self.exogenous and exog is not None:
+            self.exog_mean = np.nanmean(exog, axis=0)
+            self.exog_std = np.where(np.nanstd(exog, axis=0) > 0, np.nanstd(exog, axis=0), 1.0)
         return self
 
-    def windows(self, values: np.ndarray, start: int, stop: int) -> Arrays:
-        """Windows whose targets lie in values[start:stop]; inputs may reach back before start."""
+    def _exog(self, rows: np.ndarray) -> np.ndarray:
+        """Exogenous values standardised with training statistics; missing ones at the mean."""
+        rows = np.asarray(rows, dtype=np.float64)
+        return np.nan_to_num((rows - self.exog_mean) / self.exog_std, nan=0.0)
+
+    def windows(
+        self, values: np.ndarray, start: int, stop: int, exog: np.ndarray | None = None
+    ) -> Arrays:
+        """Windows whose targets lie in values[start:stop]; inputs may reach back before start.
+        Exogenous columns enter with their values at the last observed step (known then)."""
         xs, ys, offsets = [], [], []
         first = max(start, self.lookback)
         for t in range(first, stop - self.horizon + 1):
             window = values[t - self.lookback : t]
-            xs.append((window - window[-1]) / self.scale)
+            x = (window - window[-1]) / self.scale
+            if self.exogenous and exog is not None:
+                x = np.concatenate([x, self._exog(exog[t - 1])])
+            xs.append(x)
             ys.append((values[t : t + self.horizon] - window[-1]) / self.scale)
             offsets.append(window[-1])
         if not xs:
@@ -330,7 +411,13 @@ class WindowPreprocessor(Preprocessor):
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The input window for forecasting after the last row of `frame` (history)."""
         window = self.last_window(frame)
-        return ((window - window[-1]) / self.scale).astype(np.float32).reshape(1, -1)
+        x = (window - window[-1]) / self.scale
+        if self.exogenous:
+            if self.spec.time_column and self.spec.time_column in frame.columns:
+                frame = frame.sort_values(self.spec.time_column)
+            last = frame[self.exogenous].apply(pd.to_numeric, errors="coerce").to_numpy()[-1]
+            x = np.concatenate([x, self._exog(last)])
+        return x.astype(np.float32).reshape(1, -1)
 
     def last_window(self, frame: pd.DataFrame) -> np.ndarray:
         values = self._series(frame)
@@ -352,20 +439,27 @@ class WindowPreprocessor(Preprocessor):
 # ---------------------------------------------------------------------------------------------
 
 
-def _clean(frame: pd.DataFrame, spec: PrepSpec, dropped: dict[str, int]) -> pd.DataFrame:
-    before = len(frame)
-    frame = frame.dropna(subset=[spec.target])
-    dropped["missing_target"] = dropped.get("missing_target", 0) + before - len(frame)
+def _clean(
+    frame: pd.DataFrame, spec: PrepSpec, dropped: dict[str, int], quality: dict[str, Any]
+) -> pd.DataFrame:
+    """Drop what the spec says to drop, counting every removed row by its reason."""
+
+    def drop(reason: str, kept: pd.DataFrame) -> pd.DataFrame:
+        dropped[reason] = dropped.get(reason, 0) + len(frame) - len(kept)
+        return kept
+
+    frame = drop("missing_target", frame.dropna(subset=[spec.target]))
     if spec.missing == "drop":
-        before = len(frame)
-        frame = frame.dropna()
-        dropped["missing_values"] = dropped.get("missing_values", 0) + before - len(frame)
+        frame = drop("missing_values", frame.dropna())
+    duplicates = int(frame.duplicated().sum())
+    quality["duplicateRows"] = quality.get("duplicateRows", 0) + duplicates
     if spec.drop_duplicates:
-        before = len(frame)
-        frame = frame.drop_duplicates()
-        dropped["duplicates"] = dropped.get("duplicates", 0) + before - len(frame)
+        frame = drop("duplicates", frame.drop_duplicates())
     if frame.empty:
-        raise DataError("no rows are left after dropping missing values and duplicates.")
+        raise DataError(
+            "no rows are left after dropping rows with missing values"
+            + (" and duplicates." if spec.drop_duplicates else ".")
+        )
     return frame.reset_index(drop=True)
 
 
@@ -417,15 +511,16 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
     if spec.task == "forecasting":
         return _prepare_series(data, spec)
     dropped: dict[str, int] = {}
-    train_df = _clean(data.train, spec, dropped)
+    quality: dict[str, Any] = {}
+    train_df = _clean(data.train, spec, dropped, quality)
     if data.test is not None:
         check_target(data.test, spec.target, spec.task, "the test data")
-        test_df = _clean(data.test, spec, dropped)
+        test_df = _clean(data.test, spec, dropped, quality)
         rest = train_df
         val_df = None
         if data.validation is not None:
             check_target(data.validation, spec.target, spec.task, "the validation data")
-            val_df = _clean(data.validation, spec, dropped)
+            val_df = _clean(data.validation, spec, dropped, quality)
         elif not spec.folds and spec.validation > 0:
             from sklearn.model_selection import train_test_split
 
@@ -439,7 +534,7 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
     else:
         train_df, val_df, test_df = _tabular_split(train_df, spec)
         if data.validation is not None:
-            val_df = _clean(data.validation, spec, dropped)
+            val_df = _clean(data.validation, spec, dropped, quality)
 
     labels = pd.concat([f[spec.target] for f in (train_df, val_df, test_df) if f is not None])
     pre, train = _fit_tabular(train_df, spec, labels)
@@ -449,6 +544,7 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
         test=_apply(pre, test_df, spec) if test_df is not None else None,
         preprocessor=pre,
         rows_dropped=dropped,
+        quality=_findings(quality, pre, train_df, {"validation": val_df, "test": test_df}),
     )
     if spec.folds:
         from sklearn.model_selection import KFold, StratifiedKFold
@@ -467,38 +563,150 @@ def prepare(data: LoadedData, spec: PrepSpec) -> PreparedData:
     return prepared
 
 
-def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
-    frame = data.train
+def _findings(
+    quality: dict[str, Any],
+    pre: TabularPreprocessor,
+    train: pd.DataFrame,
+    held_out: dict[str, pd.DataFrame | None],
+) -> dict[str, Any]:
+    """Duplicates (counted by `_clean`), ID-like columns, categories unseen in training."""
+    quality["idLikeColumns"] = id_like_columns(train, pre.columns)
+    unseen = {
+        name: counts
+        for name, frame in held_out.items()
+        if frame is not None and (counts := pre.unseen_categories(frame))
+    }
+    if unseen:
+        quality["unseenCategories"] = unseen
+    return quality
+
+
+def _series_frame(
+    frame: pd.DataFrame, spec: PrepSpec, where: str, dropped: dict[str, int], quality: dict
+) -> pd.DataFrame:
+    """One file of the series: checked, in time order, duplicates counted (and dropped)."""
+    check_target(frame, spec.target, spec.task, where)
     if spec.time_column:
         if spec.time_column not in frame.columns:
-            raise DataError(f"the time column {spec.time_column!r} is not in the data.")
-        frame = frame.sort_values(spec.time_column)
-    values = pd.to_numeric(frame[spec.target]).interpolate(limit_direction="both").to_numpy()
+            raise DataError(f"the time column {spec.time_column!r} is not in {where}.")
+        frame = frame.sort_values(spec.time_column, kind="stable")
+        repeated = int(frame[spec.time_column].duplicated().sum())
+        if repeated:
+            quality["duplicateTimestamps"] = quality.get("duplicateTimestamps", 0) + repeated
+    duplicates = int(frame.duplicated().sum())
+    quality["duplicateRows"] = quality.get("duplicateRows", 0) + duplicates
+    if spec.drop_duplicates and duplicates:
+        dropped["duplicates"] = dropped.get("duplicates", 0) + duplicates
+        frame = frame.drop_duplicates()
+    if spec.missing == "drop":
+        kept = frame.dropna(subset=[spec.target])
+        dropped["missing_target"] = dropped.get("missing_target", 0) + len(frame) - len(kept)
+        frame = kept
+    return frame
+
+
+def _exogenous_columns(frame: pd.DataFrame, spec: PrepSpec) -> list[str]:
+    """Forecasting: the columns named in features.include (never the target or the time)."""
+    if not spec.columns.include:
+        return []
+    chosen = feature_columns(frame, spec.target, spec.columns)
+    return [c for c in chosen if c != spec.time_column]
+
+
+def _fill_series(values: np.ndarray, train_end: int, spec: PrepSpec, dropped: dict) -> np.ndarray:
+    """Missing target values filled as the strategy says, statistics from the training part."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    dropped["interpolated_target" if spec.missing == "interpolate" else "filled_target"] = int(
+        missing.sum()
+    )
+    if spec.missing == "interpolate":
+        return pd.Series(values).interpolate(limit_direction="both").to_numpy()
+    train = pd.Series(values[:train_end]).dropna()
+    fill = {
+        "mean": train.mean(),
+        "median": train.median(),
+        "most-frequent": train.mode().iloc[0] if not train.empty else np.nan,
+        "constant": _number(spec.fill_value),
+    }[str(spec.missing)]
+    return np.where(missing, float(fill), values)
+
+
+def _series(values: np.ndarray, train_end: int, val_end: int, spec: PrepSpec) -> Series:
+    season, source = spec.season, "given"
+    if season is None:
+        season = detect_season(values[:train_end])
+        source = "detected" if season else "none"
+    return Series(values, train_end, val_end, spec.lookback, spec.horizon, season, source)
+
+
+def _prepare_series(data: LoadedData, spec: PrepSpec) -> PreparedData:
+    """The series in time order: training file, then the validation and test files if given
+    (else the last stretches of the training file), cleaned as the preparation says."""
+    dropped: dict[str, int] = {}
+    quality: dict[str, Any] = {}
+    parts = [("the training data", data.train), ("the validation data", data.validation)]
+    parts.append(("the test data", data.test))
+    frames = [
+        _series_frame(f, spec, where, dropped, quality) if f is not None else None
+        for where, f in parts
+    ]
+    values = np.concatenate(
+        [pd.to_numeric(f[spec.target]).to_numpy(np.float64) for f in frames if f is not None]
+    )
     n = len(values)
-    n_test = max(round(n * spec.test), spec.horizon) if spec.test and not spec.folds else 0
-    n_val = 0 if spec.folds else max(round(n * spec.validation), spec.horizon)
+    n_file = [len(f) if f is not None else 0 for f in frames]
+    if frames[2] is not None:
+        n_test = n_file[2]
+    else:
+        n_test = max(round(n * spec.test), spec.horizon) if spec.test and not spec.folds else 0
+    if frames[1] is not None:
+        n_val = n_file[1]
+    else:
+        n_val = 0 if spec.folds else max(round(n * spec.validation), spec.horizon)
     train_end, val_end = n - n_test - n_val, n - n_test
     if train_end <= spec.lookback + spec.horizon:
         raise DataError(
             f"the series has {n} points: too few for lookback {spec.lookback}, horizon "
             f"{spec.horizon} and the declared splits."
         )
-    pre = WindowPreprocessor(spec).fit(values[:train_end])
+    values = _fill_series(values, train_end, spec, dropped)
+    exogenous = _exogenous_columns(data.train, spec)
+    exog = (
+        np.concatenate(
+            [
+                f[exogenous].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+                for f in frames
+                if f is not None
+            ]
+        )
+        if exogenous
+        else None
+    )
+    pre = WindowPreprocessor(spec, exogenous).fit(
+        values[:train_end], exog[:train_end] if exog is not None else None
+    )
     prepared = PreparedData(
-        train=pre.windows(values, 0, train_end),
-        validation=pre.windows(values, train_end, val_end) if n_val else None,
-        test=pre.windows(values, val_end, n) if n_test else None,
+        train=pre.windows(values, 0, train_end, exog),
+        validation=pre.windows(values, train_end, val_end, exog) if n_val else None,
+        test=pre.windows(values, val_end, n, exog) if n_test else None,
         preprocessor=pre,
+        rows_dropped=dropped,
+        quality=quality,
+        series=_series(values, train_end, val_end, spec),
     )
     if spec.folds:
         # Expanding-window folds: train on the past, validate on the next stretch.
         edges = np.linspace(spec.lookback + spec.horizon, train_end, spec.folds + 2).astype(int)
         for k in range(1, spec.folds + 1):
-            fold_pre = WindowPreprocessor(spec).fit(values[: edges[k]])
+            fold_pre = WindowPreprocessor(spec, exogenous).fit(
+                values[: edges[k]], exog[: edges[k]] if exog is not None else None
+            )
             prepared.folds.append(
                 Fold(
-                    fold_pre.windows(values, 0, edges[k]),
-                    fold_pre.windows(values, edges[k], edges[k + 1]),
+                    fold_pre.windows(values, 0, edges[k], exog),
+                    fold_pre.windows(values, edges[k], edges[k + 1], exog),
                     fold_pre,
                 )
             )

@@ -83,16 +83,24 @@ def residuals_png(y_true: np.ndarray, y_pred: np.ndarray, title: str = "Test set
     return _png(fig)
 
 
-def forecast_png(y_true: np.ndarray, y_pred: np.ndarray) -> bytes:
-    """One-step-ahead view of the test stretch: the first forecast step of every window."""
+def forecast_png(
+    y_true: np.ndarray, y_pred: np.ndarray, baselines: dict[str, np.ndarray] | None = None
+) -> bytes:
+    """The held-out stretch one step ahead (the first step of every window): actuals, the
+    model's forecast and the naive baselines' forecasts of the same windows."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(8, 4))
-    true = np.asarray(y_true).reshape(len(y_true), -1)[:, 0]
-    pred = np.asarray(y_pred).reshape(len(y_pred), -1)[:, 0]
-    ax.plot(true, label="actual")
-    ax.plot(pred, label="forecast (1 step ahead)")
-    ax.set_xlabel("test step")
-    ax.set_title("Forecast on the test stretch")
+    fig, ax = plt.subplots(figsize=(9, 4))
+
+    def first(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values).reshape(len(values), -1)[:, 0]
+
+    ax.plot(first(y_true), label="actual", color="black")
+    ax.plot(first(y_pred), label="model forecast")
+    styles = {"naive": ":", "seasonal naive": "--"}
+    for name, values in (baselines or {}).items():
+        ax.plot(first(values), label=name, linestyle=styles.get(name, "-."), alpha=0.8)
+    ax.set_xlabel("held-out step")
+    ax.set_title("Forecast vs actuals and the naive baselines (1 step ahead)")
     ax.legend()
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -147,6 +155,64 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     return f"<table><tr><th>metric</th>{head}</tr>{rows}</table>"
 
 
+def _data_section(data: dict[str, Any]) -> str:
+    """Rows read, rows removed by reason, and the data-quality findings."""
+    from kubetrain_trainer.quality import REASONS
+
+    read = data.get("rowsRead") or {}
+    used = data.get("rows") or {}
+    quality = data.get("quality") or {}
+    rows = [("rows read", ", ".join(f"{k}: {v}" for k, v in read.items()) or "—")]
+    rows.append(("rows used", ", ".join(f"{k}: {v}" for k, v in used.items()) or "—"))
+    for reason, count in (data.get("rowsDropped") or {}).items():
+        rows.append((f"removed: {REASONS.get(reason, reason)}", str(count)))
+    rows.append(("duplicate rows found", str(quality.get("duplicateRows", 0))))
+    rows.append(
+        ("ID-like columns", ", ".join(map(str, quality.get("idLikeColumns") or [])) or "none")
+    )
+    for split, counts in (quality.get("unseenCategories") or {}).items():
+        listed = ", ".join(f"{c}: {n}" for c, n in counts.items())
+        rows.append((f"unseen categories ({split})", listed))
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f"<h2>Data</h2><table>{body}</table>"
+
+
+def _baselines_section(b: dict[str, Any]) -> str:
+    """The model against the naive and seasonal-naive forecasts on the same windows."""
+    season = f"season {b['season']} ({b['seasonSource']})" if b.get("season") else "no season"
+    rows = [("model", b["model"]), ("naive", b["naive"])]
+    if b.get("seasonalNaive"):
+        rows.append(("seasonal naive", b["seasonalNaive"]))
+    body = "".join(
+        f"<tr><td>{name}</td><td>{_cell(m['mae'])}</td><td>{_cell(m['rmse'])}</td>"
+        f"<td>{_cell(m['mase'])}</td></tr>"
+        for name, m in rows
+    )
+    return (
+        f"<h2>Baselines</h2><p>{b['windows']} {html.escape(b['split'])} windows, {season}. "
+        f"Skill vs seasonal naive: <b>{_cell(b.get('skillVsSeasonalNaive'))}</b>; "
+        f"vs naive: {_cell(b.get('skillVsNaive'))} (1 - MAE / baseline MAE).</p>"
+        f"<table><tr><th>forecast</th><th>mae</th><th>rmse</th><th>mase</th></tr>{body}</table>"
+    )
+
+
+def _selection_section(selection: dict[str, Any]) -> str:
+    """Automatic model selection: every candidate, best first."""
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{html.escape(c['model'])}</td><td>{_cell(c['objective'])}</td>"
+        f"<td>{c['trials']}</td><td><code>{html.escape(json.dumps(c.get('hyperparameters')))}"
+        "</code></td></tr>"
+        for i, c in enumerate(selection["candidates"], 1)
+    )
+    return (
+        f"<h2>Automatic model selection</h2><p>{selection['trials']} trials "
+        f"({selection['errored']} failed); candidates ranked by their best trial's "
+        f"{html.escape(selection['metric'])} on the {selection['split']} rows.</p><table><tr>"
+        f"<th>rank</th><th>model</th><th>{html.escape(selection['metric'])}</th><th>trials</th>"
+        f"<th>best hyperparameters</th></tr>{rows}</table>"
+    )
+
+
 def html_report(
     *,
     title: str,
@@ -155,6 +221,7 @@ def html_report(
     spec: dict[str, Any],
     plots: dict[str, bytes],
     tuning: dict[str, Any] | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> bytes:
     objective = metrics["objective"]
     passed = objective.get("passed")
@@ -178,6 +245,7 @@ def html_report(
     ]
     for warning in metrics.get("warnings") or []:
         parts.append(f"<div class='warn'>⚠ {html.escape(warning)}</div>")
+    parts.append(_data_section(metadata.get("data") or {}))
     parts.append("<h2>Metrics</h2>" + _metrics_table(metrics))
     cv = metrics.get("crossValidation")
     if cv:
@@ -187,6 +255,10 @@ def html_report(
         )
         parts.append(f"<h3>Cross-validation</h3><table><tr><th>metric</th><th>mean ± std</th>"
                      f"</tr>{rows}</table>")  # fmt: skip
+    if metrics.get("baselines"):
+        parts.append(_baselines_section(metrics["baselines"]))
+    if selection:
+        parts.append(_selection_section(selection))
     if tuning:
         parts.append("<h2>Tuning</h2>")
         parts.append(

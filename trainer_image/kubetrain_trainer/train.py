@@ -20,6 +20,17 @@ from kubetrain_trainer.predict import TrainedModel
 from kubetrain_trainer.prepare import Arrays, Preprocessor
 from kubetrain_trainer.torch_train import LoopHooks, TrainingSpec, fit_network, pick_device
 
+MODEL_KEY = "model"
+"""The parameter of an automatic-selection trial that names its model."""
+
+
+def catalogue_defaults(name: str) -> dict[str, Any]:
+    """The catalogue's default hyperparameters of a built-in model."""
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(name)  # type: ignore[call-overload]
+    return {k: h.default for k, h in info.hyperparameters.items()} if info else {}
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -29,6 +40,7 @@ class ModelSpec:
     seed: int = 42
     workers: int = 1
     gpus_per_worker: float = 0
+    class_weights: str = "none"  # none | balanced (classification)
 
     @property
     def family(self) -> str:
@@ -44,6 +56,11 @@ class ModelSpec:
         }  # fmt: skip
         training: dict[str, Any] = {}
         hyper = dict(self.hyperparameters)
+        if MODEL_KEY in params:  # automatic selection: {MODEL_KEY: {MODEL_KEY: name, ...}}
+            chosen = dict(params[MODEL_KEY])
+            name = str(chosen.pop(MODEL_KEY))
+            base = replace(self, name=name, hyperparameters=catalogue_defaults(name))
+            return base.with_params(chosen)
         for key, value in params.items():
             if self.family == "torch" and key in training_fields:
                 training[training_fields[key]] = value
@@ -75,17 +92,66 @@ def fit_estimator(
 ) -> TrainedModel:
     from sklearn.multioutput import MultiOutputRegressor
 
-    estimator = make_estimator(spec.name, task, spec.hyperparameters, spec.seed)
+    estimator = make_estimator(
+        spec.name, task, spec.hyperparameters, spec.seed, gpus=spec.gpus_per_worker
+    )
     y = _sklearn_target(train.y)
     if y.ndim == 2 and not _native_multioutput(estimator):
         estimator = MultiOutputRegressor(estimator)
-    estimator.fit(train.x, y)
+    estimator.fit(train.x, y, **_weights(spec, task, estimator, y))
     return TrainedModel(task=task, family="sklearn", preprocessor=preprocessor, estimator=estimator)
+
+
+def _weights(spec: ModelSpec, task: str, estimator: Any, y: np.ndarray) -> dict[str, Any]:
+    """`sample_weight` that balances the classes, when asked for (checked by the operator:
+    every estimator it allows this for takes sample weights)."""
+    import inspect
+
+    if task != "classification" or spec.class_weights != "balanced":
+        return {}
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    if "sample_weight" not in inspect.signature(estimator.fit).parameters:
+        from kubetrain_trainer.errors import InvalidSpecError
+
+        raise InvalidSpecError(
+            f"preparation.classWeights: balanced needs a model that takes sample weights; "
+            f"{spec.name} does not."
+        )
+    return {"sample_weight": compute_sample_weight("balanced", y)}
+
+
+def _check_exogenous(spec: ModelSpec, preprocessor: Preprocessor) -> None:
+    """Exogenous columns extend the lag features: models that read the window as a sequence
+    (networks, the statistical forecasters) cannot take them."""
+    if not getattr(preprocessor, "exogenous", None):
+        return
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(spec.name)  # type: ignore[call-overload]
+    statistical = info is not None and any(
+        path.startswith("kubetrain_trainer.statistical.") for path in info.estimators.values()
+    )
+    if info is not None and (info.is_network or statistical):
+        from kubetrain_trainer.errors import InvalidSpecError
+
+        raise InvalidSpecError(
+            f"preparation.features.include adds exogenous columns, which {spec.name} cannot "
+            "use (it reads the window as one series); choose a regression model such as "
+            "ridge, random-forest, lightgbm or xgboost."
+        )
+
+
+def _uses_gpu(name: str) -> bool:
+    from kubetrain.api.catalogue import MODELS
+
+    info = MODELS.get(name)  # type: ignore[call-overload]
+    return bool(info and info.gpu)
 
 
 def _native_multioutput(estimator: Any) -> bool:
     name = type(estimator).__name__
-    return not any(s in name for s in ("HistGradientBoosting", "SVR", "GradientBoosting"))
+    return not any(s in name for s in ("HistGradientBoosting", "SVR", "GradientBoosting", "LGBM"))
 
 
 def build_network_def(
@@ -116,6 +182,7 @@ def train(
     hooks: LoopHooks | None = None,
 ) -> TrainResult:
     started = time.monotonic()
+    _check_exogenous(spec, preprocessor)
     if spec.family == "sklearn":
         store = hooks.checkpoints if hooks is not None else None
         found = store.fitted_model() if store is not None else None
@@ -125,7 +192,8 @@ def train(
         model = fit_estimator(spec, task, train_arrays, preprocessor)
         if store is not None:
             store.save_fitted(model)
-        return TrainResult(model=model, seconds=time.monotonic() - started)
+        device = "cuda" if spec.gpus_per_worker and _uses_gpu(spec.name) else "cpu"
+        return TrainResult(model=model, seconds=time.monotonic() - started, device=device)
 
     definition = build_network_def(spec, task, preprocessor, train_arrays)
     if spec.workers > 1 or spec.gpus_per_worker > 0:

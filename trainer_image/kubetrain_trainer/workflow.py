@@ -20,6 +20,7 @@ import numpy as np
 
 from kubetrain.api.contract import Files
 from kubetrain_trainer import artifacts, health, report
+from kubetrain_trainer.baselines import baseline_warnings, compare
 from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.data import LoadedData, load
@@ -29,9 +30,11 @@ from kubetrain_trainer.evaluate import (
     check_objective,
     cross_validation_summary,
     score,
+    undefined_metric_warnings,
 )
 from kubetrain_trainer.prepare import Arrays, PreparedData, prepare
 from kubetrain_trainer.progress import ProgressReporter
+from kubetrain_trainer.quality import quality_warnings
 from kubetrain_trainer.storage import Storage
 from kubetrain_trainer.torch_train import LoopHooks
 from kubetrain_trainer.train import ModelSpec, TrainResult, train
@@ -174,11 +177,17 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     validation = prepared.validation
     if validation is None and prepared.folds:
         validation = prepared.folds[0].validation  # tuning and early stopping need one
-    if config.tuning is not None:
+    search = config.tuning
+    if search is None and config.auto is not None:
+        from kubetrain_trainer.auto import tune_spec
+
+        search = tune_spec(config.auto)  # automatic selection runs as a planned search
+    if search is not None:
         from kubetrain_trainer.trial_log import TrialLog
         from kubetrain_trainer.tune import TrialContext, run_tuning
 
-        progress.update("tuning", completed=0, total=config.tuning.max_trials, unit="trials")
+        stage = "tuning" if config.tuning is not None else "selection"
+        progress.update(stage, completed=0, total=search.max_trials, unit="trials")
         _ensure_ray(context, model_spec.workers)
         fold = prepared.folds[0] if prepared.folds and prepared.validation is None else None
         ctx = TrialContext(
@@ -190,16 +199,16 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
             objective=config.objective,
         )
         log = TrialLog(
-            context.job_storage.child("tuning", _tuning_fingerprint(data.content_hash, config)),
+            context.job_storage.child(
+                stage, _tuning_fingerprint(data.content_hash, config, search)
+            ),
             context.attempt,
             config.objective.better,
         )
-        with clock.stage("tuning"):
-            tuning_result = run_tuning(
-                config.tuning, ctx, progress=progress, log=log, stop=context.stop
-            )
+        with clock.stage(stage):
+            tuning_result = run_tuning(search, ctx, progress=progress, log=log, stop=context.stop)
         model_spec = model_spec.with_params(tuning_result.best_params)
-        keep = config.tuning.final_model == "best-trial" and tuning_result.best_model is not None
+        keep = search.final_model == "best-trial" and tuning_result.best_model is not None
         if keep and fold is None:
             trained = TrainResult(model=tuning_result.best_model)
 
@@ -240,7 +249,8 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
                 fold_result = train(
                     model_spec, task, fold.train, fold.validation, fold.preprocessor, None
                 )
-                per_fold.append(score_split(fold_result.model, task, fold.validation)[0])
+                fold_metrics = score_split(fold_result.model, task, fold.validation)[0]
+                per_fold.append(_with_mase(fold_metrics, prepared))
                 progress.update(completed=k, total=len(prepared.folds), unit="folds")
             cv_summary = cross_validation_summary(per_fold, task)
 
@@ -251,6 +261,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     progress.update("artifacts")
     with clock.stage("artifacts"):
         plots = _plots(config, trained, evaluation, plot_data, tuning_result)
+        selection = _selection(config, tuning_result)
         metadata = {
             "job": context.job,
             "namespace": context.namespace,
@@ -260,7 +271,9 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
                 "contentHash": data.content_hash,
                 "bytesRead": data.bytes_read,
                 "files": data.files,
+                "rowsRead": _rows_read(data),
                 "rowsDropped": prepared.rows_dropped,
+                "quality": prepared.quality,
                 "rows": {
                     "train": len(prepared.train),
                     "validation": len(prepared.validation) if prepared.validation else 0,
@@ -286,7 +299,8 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
                 "workers": trained.workers,
                 "checkpoints": checkpoints.saved,
             },
-            "tuning": tuning_result.summary() if tuning_result else None,
+            "tuning": tuning_result.summary() if tuning_result and config.tuning else None,
+            "selection": selection,
         }
         files = artifacts.save_model(out, trained.model, _probe(prepared))
         files.append(artifacts.write_json(out, Files.METRICS, evaluation.to_json()))
@@ -309,7 +323,8 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         metadata=metadata,
         spec=config.spec,
         plots=plots,
-        tuning=tuning_result.summary() if tuning_result else None,
+        tuning=tuning_result.summary() if tuning_result and config.tuning else None,
+        selection=selection,
     )
     out.write_bytes(Files.REPORT, html)
     files.append(Files.REPORT)
@@ -322,6 +337,25 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         metadata=metadata,
         files=files,
     )
+
+
+def _selection(config: JobConfig, result: Any) -> dict[str, Any] | None:
+    """Automatic selection: every candidate ranked by its best trial's objective."""
+    if config.auto is None or result is None:
+        return None
+    from kubetrain_trainer.auto import ranking
+
+    return {
+        "metric": config.objective.metric,
+        "split": "validation",
+        "candidates": ranking(result, config.auto.models, config.objective.mode),
+        **result.summary(),
+    }
+
+
+def _rows_read(data: LoadedData) -> dict[str, int]:
+    frames = {"train": data.train, "validation": data.validation, "test": data.test}
+    return {name: len(frame) for name, frame in frames.items() if frame is not None}
 
 
 def _probe(prepared: PreparedData) -> np.ndarray:
@@ -346,13 +380,13 @@ def _fingerprint(data_hash: str, spec: ModelSpec, config: JobConfig, **more: Any
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _tuning_fingerprint(data_hash: str, config: JobConfig) -> str:
+def _tuning_fingerprint(data_hash: str, config: JobConfig, search: Any) -> str:
     """The search's own settings, less the bounds that do not change what a trial measures."""
-    assert config.model is not None and config.tuning is not None
+    assert config.model is not None
     bounds = ("max_trials", "parallel_trials", "time_budget_seconds", "max_failed_trials")
-    search = {k: v for k, v in dataclasses.asdict(config.tuning).items() if k not in bounds}
+    settings = {k: v for k, v in dataclasses.asdict(search).items() if k not in bounds}
     return _fingerprint(
-        data_hash, config.model, config, tuning=search,
+        data_hash, config.model, config, tuning=settings,
         objective=[config.objective.metric, config.objective.direction],
     )  # fmt: skip
 
@@ -362,12 +396,16 @@ def _evaluate(
 ) -> tuple[Evaluation, Any]:
     task = config.base_task
     model = trained.model
-    train_metrics, _ = score_split(model, task, prepared.train)
-    val_metrics = None
+    train_metrics, train_plot = score_split(model, task, prepared.train)
+    train_metrics = _with_mase(train_metrics, prepared)
+    val_metrics, val_plot, test_plot = None, None, None
     if prepared.validation is not None:
         val_metrics, val_plot = score_split(model, task, prepared.validation)
+        val_metrics = _with_mase(val_metrics, prepared)
     if prepared.test is not None:
         test_metrics, plot_data = score_split(model, task, prepared.test)
+        test_metrics = _with_mase(test_metrics, prepared)
+        test_plot = plot_data
         held_out = test_metrics
     elif cv:
         test_metrics, plot_data = {}, None
@@ -378,10 +416,20 @@ def _evaluate(
         held_out = val_metrics
     objective = check_objective(held_out, config.objective)
     findings = _health(config, prepared, trained, (train_metrics, val_metrics), objective.value)
-    warnings = [f["message"] for f in findings]
+    warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
+    warnings += [f["message"] for f in findings]
+    splits = {"train": train_plot, "validation": val_plot, "test": test_plot}
+    metrics_of = {"train": train_metrics, "validation": val_metrics, "test": test_metrics}
+    warnings += undefined_metric_warnings(
+        task, {k: (v[0], metrics_of[k] or {}) if v else None for k, v in splits.items()}
+    )
     if trained.diverged and not any(f["reason"] == health.NON_FINITE_LOSS for f in findings):
         warnings.append("training diverged (non-finite loss).")
     classes = [str(c) for c in model.preprocessor.classes] if model.preprocessor.classes else None
+    baselines, forecasts = _baselines(prepared, test_plot, val_plot)
+    if baselines is not None:
+        warnings += baseline_warnings(baselines)
+        plot_data = (*plot_data, forecasts) if plot_data is not None else None
     evaluation = Evaluation(
         task=config.task,
         test=test_metrics,
@@ -392,6 +440,7 @@ def _evaluate(
         warnings=warnings,
         classes=classes,
         health=findings,
+        baselines=baselines,
     )
     return evaluation, plot_data
 
@@ -416,6 +465,36 @@ def _health(
     return found
 
 
+def _with_mase(metrics: dict[str, Any], prepared: PreparedData) -> dict[str, Any]:
+    """Forecasting: MAE in units of the training series' in-sample seasonal-naive error."""
+    series = prepared.series
+    if series is None:
+        return metrics
+    scale, mae = series.scale, metrics.get("mae")
+    if mae is None or not np.isfinite(scale):
+        return {**metrics, "mase": None}
+    return {**metrics, "mase": mae / scale}
+
+
+def _baselines(
+    prepared: PreparedData, test_plot: Any, val_plot: Any
+) -> tuple[dict[str, Any] | None, dict[str, np.ndarray]]:
+    """Naive and seasonal naive on the held-out windows the model was scored on."""
+    series = prepared.series
+    if series is None or (test_plot is None and val_plot is None):
+        return None, {}
+    if test_plot is not None:
+        split, start, stop, (truth, guess) = "test", series.val_end, len(series.values), test_plot
+    else:
+        split, start, stop, (truth, guess) = (
+            "validation",
+            series.train_end,
+            series.val_end,
+            val_plot,
+        )
+    return compare(series, split, start, stop, truth, guess)
+
+
 def _plots(
     config: JobConfig, trained: TrainResult, evaluation: Evaluation, plot_data: Any, tuning: Any
 ) -> dict[str, bytes]:
@@ -429,10 +508,11 @@ def _plots(
             metrics["confusion_matrix"], evaluation.classes or []
         )
     elif plot_data is not None:
-        truth, guess = plot_data
+        truth, guess = plot_data[0], plot_data[1]
         plots["Residuals"] = report.residuals_png(truth, guess)
         if config.base_task == "forecasting":
-            plots["Forecast"] = report.forecast_png(truth, guess)
+            baselines = plot_data[2] if len(plot_data) > 2 else {}
+            plots["Forecast"] = report.forecast_png(truth, guess, baselines)
     if tuning is not None:
         png = report.trials_png(tuning.trials, "objective", config.objective.mode)
         if png:

@@ -9,6 +9,8 @@ from kubetrain.api.catalogue import DATASETS, METRICS, MODELS, Hyperparameter, M
 from kubetrain.api.compute import ComputeProfile, ComputeSpec, Resources, is_gpu_profile_name
 from kubetrain.api.data import DataSource, DataSpec, S3Access, SecretKeys
 from kubetrain.api.enums import (
+    ClassWeights,
+    ColumnType,
     ConditionStatus,
     DataFormat,
     Dataset,
@@ -45,7 +47,14 @@ from kubetrain.api.job import (
     queue_name_of,
 )
 from kubetrain.api.model import BuiltinModel, CustomCode, EarlyStopping, EnvVar, ModelSpec, Training
-from kubetrain.api.preparation import CrossValidation, MissingValues, Preparation, Split
+from kubetrain.api.preparation import (
+    CrossValidation,
+    DatetimeFeatures,
+    Features,
+    MissingValues,
+    Preparation,
+    Split,
+)
 from kubetrain.api.problem import Objective, Problem
 from kubetrain.api.semantic import (
     REASON_INVALID_SPEC,
@@ -78,6 +87,8 @@ __all__ = [
     "REASON_INVALID_SPEC",
     "VERSION",
     "BuiltinModel",
+    "ClassWeights",
+    "ColumnType",
     "ComputeProfile",
     "ComputeSpec",
     "ComputeUsage",
@@ -89,11 +100,13 @@ __all__ = [
     "DataSource",
     "DataSpec",
     "Dataset",
+    "DatetimeFeatures",
     "Direction",
     "DomainType",
     "EarlyStopping",
     "Encoding",
     "EnvVar",
+    "Features",
     "FieldError",
     "FinalModel",
     "Hyperparameter",

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self
 
-from kubernetes.utils import parse_quantity
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -182,6 +181,10 @@ QUANTITY_PATTERN = r"^(([0-9]+(\.[0-9]+)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE])?
 
 
 def _quantity(value: object) -> int | str:
+    # Imported here: the kubernetes client takes over a second to import, and the trainer's
+    # Ray trial workers import the API's catalogue without ever parsing a quantity.
+    from kubernetes.utils import parse_quantity
+
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise PydanticCustomError("quantity", "must be an integer or a string such as 500m, 4Gi")
     if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):

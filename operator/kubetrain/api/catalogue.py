@@ -55,6 +55,7 @@ METRICS: Mapping[Metric, MetricInfo] = {
     Metric.R2: MetricInfo(Direction.MAXIMIZE, frozenset({Task.REGRESSION}), None, 1.0),
     Metric.MAPE: _error(_NUMERIC),
     Metric.SMAPE: _error(frozenset({Task.FORECASTING}), 2.0),
+    Metric.MASE: _error(frozenset({Task.FORECASTING})),
 }
 
 LOSS_TASKS: Mapping[Loss, frozenset[Task]] = {
@@ -79,6 +80,10 @@ class Hyperparameter:
     high: float | None = None
     choices: tuple[str, ...] = ()
     description: str = ""
+    search: tuple[float, float] | None = None
+    """A typical range to search (automatic model selection): the bounds of a uniform draw,
+    log-uniform when `log`; ints are drawn as whole numbers. None: keep the default."""
+    log: bool = False
 
     def problem(self, value: object) -> str | None:
         """Why `value` is not acceptable, or None when it is."""
@@ -116,14 +121,26 @@ class Hyperparameter:
         return f"{kind}, default {self.default!r}"
 
 
-def _int(default: int, low: float = 1, high: float | None = None, doc: str = "") -> Hyperparameter:
-    return Hyperparameter("int", default, low, high, description=doc)
+def _int(
+    default: int,
+    low: float = 1,
+    high: float | None = None,
+    doc: str = "",
+    search: tuple[float, float] | None = None,
+    log: bool = False,
+) -> Hyperparameter:
+    return Hyperparameter("int", default, low, high, description=doc, search=search, log=log)
 
 
 def _float(
-    default: float, low: float | None = 0.0, high: float | None = None, doc: str = ""
+    default: float,
+    low: float | None = 0.0,
+    high: float | None = None,
+    doc: str = "",
+    search: tuple[float, float] | None = None,
+    log: bool = False,
 ) -> Hyperparameter:
-    return Hyperparameter("float", default, low, high, description=doc)
+    return Hyperparameter("float", default, low, high, description=doc, search=search, log=log)
 
 
 def _choice(default: str, *choices: str) -> Hyperparameter:
@@ -135,11 +152,22 @@ def _int_list(default: list[int], low: float = 1, high: float = 4096) -> Hyperpa
 
 
 _TREE = {
-    "max_depth": _int(8, 1, 100),
+    "max_depth": _int(8, 1, 100, search=(2, 16)),
     "min_samples_split": _int(2, 2, 1000),
-    "min_samples_leaf": _int(1, 1, 1000),
+    "min_samples_leaf": _int(1, 1, 1000, search=(1, 20), log=True),
 }
-_ENSEMBLE = {"n_estimators": _int(100, 1, 5000), **_TREE}
+_ENSEMBLE = {"n_estimators": _int(100, 1, 5000, search=(50, 500), log=True), **_TREE}
+_RATE = _float(0.1, 1e-6, 10.0, "Shrinkage of each tree's contribution.", (0.01, 0.3), log=True)
+_FRACTION = (0.5, 1.0)
+_BOOSTED = {
+    "n_estimators": _int(200, 1, 10_000, "Boosting rounds.", (50, 1000), log=True),
+    "learning_rate": _RATE,
+    "subsample": _float(1.0, 0.01, 1.0, "Fraction of rows per tree.", _FRACTION),
+    "colsample_bytree": _float(1.0, 0.01, 1.0, "Fraction of columns per tree.", _FRACTION),
+    "reg_alpha": _float(0.0, 0.0, 1e9, "L1 regularisation of leaf weights."),
+    "reg_lambda": _float(1.0, 0.0, 1e9, "L2 regularisation of leaf weights.", (1e-3, 10), True),
+}
+"""What LightGBM and XGBoost share, by their scikit-learn API's names."""
 _SEQUENCE = {"hidden_size": _int(64, 1, 4096), "num_layers": _int(1, 1, 16)}
 _TEXT = {
     "vocab_size": _int(20000, 100, 1_000_000),
@@ -152,7 +180,9 @@ _TEXT = {
 class ModelInfo:
     """A built-in model: its family, the tasks it serves and the hyperparameters it accepts.
 
-    `estimators` names the scikit-learn class used per task (empty for PyTorch networks).
+    `estimators` names the class (scikit-learn API) used per task (empty for PyTorch networks);
+    `sample_weights` says whether it trains with per-row weights (for balanced classes) and
+    `gpu` whether it uses GPUs when `compute.gpusPerWorker` gives it some.
     """
 
     family: Literal["sklearn", "torch"]
@@ -160,6 +190,10 @@ class ModelInfo:
     hyperparameters: Mapping[str, Hyperparameter]
     description: str
     estimators: Mapping[Task, str] = field(default_factory=dict)
+    sample_weights: bool = True
+    gpu: bool = False
+    auto_default: bool = True
+    """Whether automatic selection tries it when `model.auto.models` is empty."""
 
     @property
     def is_network(self) -> bool:
@@ -168,23 +202,46 @@ class ModelInfo:
 
 
 def _sklearn(
-    description: str, hyperparameters: dict[str, Hyperparameter], **classes: str
+    description: str,
+    hyperparameters: dict[str, Hyperparameter],
+    *,
+    sample_weights: bool = True,
+    gpu: bool = False,
+    auto_default: bool = True,
+    **classes: str,
 ) -> ModelInfo:
     estimators = {Task(task.replace("_", "-")): cls for task, cls in classes.items()}
-    return ModelInfo("sklearn", frozenset(estimators), hyperparameters, description, estimators)
+    return ModelInfo(
+        "sklearn",
+        frozenset(estimators),
+        hyperparameters,
+        description,
+        estimators,
+        sample_weights,
+        gpu,
+        auto_default,
+    )
 
 
 def _torch(
     description: str, tasks: set[Task], hyperparameters: dict[str, Hyperparameter]
 ) -> ModelInfo:
-    return ModelInfo("torch", frozenset(tasks), hyperparameters, description)
+    return ModelInfo(
+        "torch",
+        frozenset(tasks),
+        hyperparameters,
+        description,
+        sample_weights=False,
+        gpu=True,
+        auto_default=False,
+    )
 
 
 MODELS: Mapping[ModelName, ModelInfo] = {
     ModelName.LOGISTIC_REGRESSION: _sklearn(
         "Logistic regression.",
         {
-            "C": _float(1.0, 1e-9, 1e9),
+            "C": _float(1.0, 1e-9, 1e9, search=(0.01, 100.0), log=True),
             "max_iter": _int(1000, 1, 100_000),
             "class_weight": _choice("none", "none", "balanced"),
         },
@@ -197,13 +254,16 @@ MODELS: Mapping[ModelName, ModelInfo] = {
     ),
     ModelName.RIDGE: _sklearn(
         "Linear regression with L2 regularisation; on lagged values for forecasting.",
-        {"alpha": _float(1.0, 0.0, 1e9)},
+        {"alpha": _float(1.0, 0.0, 1e9, search=(1e-3, 100.0), log=True)},
         regression="sklearn.linear_model.Ridge",
         forecasting="sklearn.linear_model.Ridge",
     ),
     ModelName.LASSO: _sklearn(
         "Linear regression with L1 regularisation; on lagged values for forecasting.",
-        {"alpha": _float(1.0, 0.0, 1e9), "max_iter": _int(1000, 1, 100_000)},
+        {
+            "alpha": _float(1.0, 0.0, 1e9, search=(1e-3, 100.0), log=True),
+            "max_iter": _int(1000, 1, 100_000),
+        },
         regression="sklearn.linear_model.Lasso",
         forecasting="sklearn.linear_model.Lasso",
     ),
@@ -224,17 +284,90 @@ MODELS: Mapping[ModelName, ModelInfo] = {
         "Gradient-boosted trees; on lagged values for forecasting.",
         {
             **_ENSEMBLE,
-            "learning_rate": _float(0.1, 1e-6, 10.0),
-            "subsample": _float(1.0, 0.01, 1.0),
+            "learning_rate": _RATE,
+            "subsample": _float(1.0, 0.01, 1.0, search=_FRACTION),
         },
         classification="sklearn.ensemble.GradientBoostingClassifier",
         regression="sklearn.ensemble.GradientBoostingRegressor",
         forecasting="sklearn.ensemble.GradientBoostingRegressor",
     ),
+    ModelName.HIST_GRADIENT_BOOSTING: _sklearn(
+        "scikit-learn's histogram gradient boosting (LightGBM-style, fast on large tables; "
+        "handles missing values itself); on lagged values for forecasting.",
+        {
+            "max_iter": _int(100, 1, 10_000, "Boosting rounds.", (50, 1000), log=True),
+            "learning_rate": _RATE,
+            "max_leaf_nodes": _int(31, 2, 100_000, "Leaves per tree.", (8, 128), log=True),
+            "min_samples_leaf": _int(20, 1, 100_000, "Rows per leaf.", (5, 100), log=True),
+            "l2_regularization": _float(0.0, 0.0, 1e9, "L2 regularisation.", (1e-6, 10), True),
+        },
+        classification="sklearn.ensemble.HistGradientBoostingClassifier",
+        regression="sklearn.ensemble.HistGradientBoostingRegressor",
+        forecasting="sklearn.ensemble.HistGradientBoostingRegressor",
+    ),
+    ModelName.LIGHTGBM: _sklearn(
+        "LightGBM gradient-boosted trees (leaf-wise); on lagged values for forecasting. Uses "
+        "the GPU when compute.gpusPerWorker gives it one.",
+        {
+            **_BOOSTED,
+            "reg_lambda": _float(0.0, 0.0, 1e9, "L2 regularisation of leaf weights."),
+            "num_leaves": _int(31, 2, 131_072, "Leaves per tree.", (8, 256), log=True),
+            "max_depth": _int(-1, -1, 1000, "Depth limit; -1 for none."),
+            "min_child_samples": _int(20, 1, 100_000, "Rows per leaf.", (5, 100), log=True),
+        },
+        classification="lightgbm.LGBMClassifier",
+        regression="lightgbm.LGBMRegressor",
+        forecasting="lightgbm.LGBMRegressor",
+        gpu=True,
+    ),
+    ModelName.XGBOOST: _sklearn(
+        "XGBoost gradient-boosted trees (histogram method); on lagged values for forecasting. "
+        "Uses the GPU (CUDA) when compute.gpusPerWorker gives it one.",
+        {
+            **_BOOSTED,
+            "max_depth": _int(6, 0, 1000, "Depth limit; 0 for none.", (3, 10)),
+            "min_child_weight": _float(1.0, 0.0, 1e9, "Hessian weight per leaf.", (0.5, 20), True),
+            "gamma": _float(0.0, 0.0, 1e9, "Loss reduction needed to split."),
+        },
+        classification="xgboost.XGBClassifier",
+        regression="xgboost.XGBRegressor",
+        forecasting="xgboost.XGBRegressor",
+        gpu=True,
+    ),
+    ModelName.ETS: _sklearn(
+        "Exponential smoothing (statsmodels' Holt-Winters, additive), fitted on each lookback "
+        "window and forecast from it.",
+        {
+            "trend": _choice("add", "add", "none"),
+            "damped_trend": Hyperparameter("bool", True),
+            "seasonal_periods": _int(0, 0, 10_000, "Season length in steps; 0 for none."),
+        },
+        forecasting="kubetrain_trainer.statistical.ETSForecaster",
+        sample_weights=False,
+        auto_default=False,
+    ),
+    ModelName.ARIMA: _sklearn(
+        "ARIMA(p, d, q) (statsmodels), fitted on each lookback window and forecast from it.",
+        {
+            "p": _int(2, 0, 20, "Autoregressive order."),
+            "d": _int(1, 0, 2, "Differencing order."),
+            "q": _int(1, 0, 20, "Moving-average order."),
+        },
+        forecasting="kubetrain_trainer.statistical.ARIMAForecaster",
+        sample_weights=False,
+        auto_default=False,
+    ),
+    ModelName.THETA: _sklearn(
+        "The Theta method (statsmodels), fitted on each lookback window and forecast from it.",
+        {"period": _int(0, 0, 10_000, "Season length to deseasonalise by; 0 for none.")},
+        forecasting="kubetrain_trainer.statistical.ThetaForecaster",
+        sample_weights=False,
+        auto_default=False,
+    ),
     ModelName.SVM: _sklearn(
         "A support-vector machine.",
         {
-            "C": _float(1.0, 1e-9, 1e9),
+            "C": _float(1.0, 1e-9, 1e9, search=(0.01, 100.0), log=True),
             "kernel": _choice("rbf", "linear", "rbf", "poly", "sigmoid"),
             "gamma": _choice("scale", "scale", "auto"),
         },
@@ -243,19 +376,23 @@ MODELS: Mapping[ModelName, ModelInfo] = {
     ),
     ModelName.KNN: _sklearn(
         "k nearest neighbours.",
-        {"n_neighbors": _int(5, 1, 1000), "weights": _choice("uniform", "uniform", "distance")},
+        {
+            "n_neighbors": _int(5, 1, 1000, search=(1, 50), log=True),
+            "weights": _choice("uniform", "uniform", "distance"),
+        },
         classification="sklearn.neighbors.KNeighborsClassifier",
         regression="sklearn.neighbors.KNeighborsRegressor",
+        sample_weights=False,
     ),
     ModelName.GAUSSIAN_NB: _sklearn(
         "Gaussian naive Bayes.",
-        {"var_smoothing": _float(1e-9, 0.0, 1.0)},
+        {"var_smoothing": _float(1e-9, 0.0, 1.0, search=(1e-12, 1e-3), log=True)},
         classification="sklearn.naive_bayes.GaussianNB",
     ),
     ModelName.TFIDF_LOGISTIC_REGRESSION: _sklearn(
         "Logistic regression on TF-IDF features of the text column.",
         {
-            "C": _float(1.0, 1e-9, 1e9),
+            "C": _float(1.0, 1e-9, 1e9, search=(0.01, 100.0), log=True),
             "max_features": _int(20000, 10, 1_000_000),
             "ngram_max": _int(2, 1, 5),
         },
@@ -318,6 +455,9 @@ class DatasetInfo:
     source: str
     description: str
     time_column: str | None = None
+    text_column: str | None = None
+    image_shape: tuple[int, int, int] | None = None
+    """Channels, height, width of the images its pixel columns hold."""
 
 
 _SKLEARN = "scikit-learn (sklearn.datasets.load_{}, as_frame=True)"
@@ -345,6 +485,7 @@ DATASETS: Mapping[Dataset, DatasetInfo] = {
         "target",
         _SKLEARN.format("digits"),
         "1797 8x8 images of digits (64 pixel columns).",
+        image_shape=(1, 8, 8),
     ),
     Dataset.DIABETES: DatasetInfo(
         frozenset({Task.REGRESSION}),
@@ -371,6 +512,7 @@ DATASETS: Mapping[Dataset, DatasetInfo] = {
         "label",
         "the trainer image (a small generated set of short reviews, column `text`)",
         "Short product reviews labelled positive or negative.",
+        text_column="text",
     ),
 }
 

@@ -42,6 +42,7 @@ class Metric(StrEnum):
     R2 = "r2"
     MAPE = "mape"
     SMAPE = "smape"
+    MASE = "mase"
 
 
 class Dataset(StrEnum):
@@ -72,6 +73,7 @@ class MissingStrategy(StrEnum):
     MEDIAN = "median"
     MOST_FREQUENT = "most-frequent"
     CONSTANT = "constant"
+    INTERPOLATE = "interpolate"
 
 
 class Scaling(StrEnum):
@@ -90,6 +92,22 @@ class Encoding(StrEnum):
     ORDINAL = "ordinal"
 
 
+class ColumnType(StrEnum):
+    """How a column is read, overriding what its values look like."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    TEXT = "text"
+    DATETIME = "datetime"
+
+
+class ClassWeights(StrEnum):
+    """How classes are weighted in training."""
+
+    NONE = "none"
+    BALANCED = "balanced"
+
+
 class ModelName(StrEnum):
     """A model of the built-in catalogue: scikit-learn estimators and PyTorch networks."""
 
@@ -100,6 +118,12 @@ class ModelName(StrEnum):
     DECISION_TREE = "decision-tree"
     RANDOM_FOREST = "random-forest"
     GRADIENT_BOOSTING = "gradient-boosting"
+    HIST_GRADIENT_BOOSTING = "hist-gradient-boosting"
+    LIGHTGBM = "lightgbm"
+    XGBOOST = "xgboost"
+    ETS = "ets"
+    ARIMA = "arima"
+    THETA = "theta"
     SVM = "svm"
     KNN = "knn"
     GAUSSIAN_NB = "gaussian-nb"

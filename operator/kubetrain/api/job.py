@@ -33,7 +33,7 @@ from kubetrain.api.catalogue import (
 )
 from kubetrain.api.compute import ComputeSpec
 from kubetrain.api.data import DataSpec, S3Access
-from kubetrain.api.enums import Task
+from kubetrain.api.enums import MissingStrategy, Task
 from kubetrain.api.model import ModelSpec
 from kubetrain.api.preparation import Preparation
 from kubetrain.api.problem import Problem
@@ -130,6 +130,9 @@ def _per_task(what: str, table: dict[str, list[str]]) -> str:
     return f"does not serve the task; {what} per task: {lines}"
 
 
+AUTO_TASKS = (str(Task.CLASSIFICATION), str(Task.REGRESSION), str(Task.FORECASTING))
+"""The tasks automatic model selection serves."""
+
 _CLASSIFICATION = cel_list(task for task in Task if task in CLASSIFICATION_TASKS)
 
 
@@ -164,6 +167,24 @@ class TrainingJobSpec(ApiModel):
             field=".model.builtin.name",
         ),
         Rule(
+            cel="!has(self.model.auto) || self.model.auto.models.all(m, "
+            f"m in {cel_table(MODELS_BY_TASK)}[self.problem.task])",
+            message=_per_task("models", MODELS_BY_TASK),
+            holds=lambda s: (
+                s.model.auto is None
+                or all(m in MODELS_BY_TASK[s.problem.task] for m in s.model.auto.models)
+            ),
+            field=".model.auto.models",
+        ),
+        Rule(
+            cel=f"!has(self.model.auto) || self.problem.task in {cel_list(AUTO_TASKS)}",
+            message="automatic model selection serves "
+            + ", ".join(AUTO_TASKS)
+            + " (text and images are prepared per model)",
+            holds=lambda s: s.model.auto is None or s.problem.task in AUTO_TASKS,
+            field=".model.auto",
+        ),
+        Rule(
             cel="!has(self.model.training) || !has(self.model.training.loss) || "
             f"self.model.training.loss in {cel_table(LOSSES_BY_TASK)}[self.problem.task]",
             message=_per_task("losses", LOSSES_BY_TASK),
@@ -192,9 +213,19 @@ class TrainingJobSpec(ApiModel):
             field=".preparation",
         ),
         Rule(
+            cel="self.problem.task == 'forecasting' || !has(self.preparation.missing.strategy) "
+            "|| self.preparation.missing.strategy != 'interpolate'",
+            message="interpolate applies to forecasting only",
+            holds=lambda s: (
+                s.problem.task == Task.FORECASTING
+                or s.preparation.missing.strategy != MissingStrategy.INTERPOLATE
+            ),
+            field=".preparation.missing.strategy",
+        ),
+        Rule(
             cel="!has(self.tuning) || has(self.model.builtin)",
             message="tuning needs a built-in model; custom code can tune with the Ray cluster "
-            "it is given",
+            "it is given, and automatic selection tunes by itself",
             holds=lambda s: s.tuning is None or s.model.builtin is not None,
             field=".tuning",
         ),

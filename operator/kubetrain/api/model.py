@@ -11,7 +11,17 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 
-from kubetrain.api.base import ApiModel, FreeForm, Rule, Text, cel_list, defaulted
+from kubetrain.api.base import (
+    ApiModel,
+    Count,
+    FreeForm,
+    Rule,
+    Seconds,
+    Seed,
+    Text,
+    cel_list,
+    defaulted,
+)
 from kubetrain.api.catalogue import NETWORKS
 from kubetrain.api.enums import Loss, ModelName, Optimizer
 
@@ -24,6 +34,28 @@ class BuiltinModel(ApiModel):
     hyperparameters: FreeForm = defaulted(dict)
     """The model's hyperparameters, by the names the catalogue lists (scikit-learn's own names
     for estimators). Unset ones take the catalogue default; the operator checks names and types."""
+
+
+class AutoModel(ApiModel):
+    """Automatic model selection: try the task's models within a budget, keep the best.
+
+    Each candidate is tried first with the catalogue's defaults; the trials left are spread over
+    the candidates in turn, each a random draw from the model's typical search ranges (the
+    catalogue tables list them). Trials run on Ray like tuning; the report ranks every
+    candidate by the objective on the validation rows.
+    """
+
+    models: Annotated[list[ModelName], Field(max_length=32)] = defaulted(list)
+    """The candidates; when empty, every model that serves the task except PyTorch networks
+    and the statistical forecasters (ets, arima, theta), which take part only when listed."""
+    max_trials: Annotated[int, Field(strict=True, ge=1, le=1000)] = 20
+    """Trials in all; at least one per candidate is run even when this is smaller."""
+    parallel_trials: Count = 1
+    """Trials that run at the same time."""
+    time_budget_seconds: Seconds | None = None
+    """Stop starting trials after this long; the best so far is kept."""
+    seed: Seed | None = None
+    """The seed of the draws; the preparation's seed when unset."""
 
 
 class EarlyStopping(ApiModel):
@@ -124,14 +156,17 @@ class ModelSpec(ApiModel):
     """A model from the built-in catalogue."""
     custom: CustomCode | None = None
     """Your own code."""
+    auto: AutoModel | None = None
+    """Let the platform choose the model (and its hyperparameters) within a budget."""
     training: Training | None = None
     """Training settings for a PyTorch network (or for your code); defaults when unset."""
 
     rules = (
         Rule(
-            cel="has(self.builtin) != has(self.custom)",
-            message="set exactly one of builtin or custom",
-            holds=lambda m: (m.builtin is None) != (m.custom is None),
+            cel="(has(self.builtin) ? 1 : 0) + (has(self.custom) ? 1 : 0) "
+            "+ (has(self.auto) ? 1 : 0) == 1",
+            message="set exactly one of builtin, custom or auto",
+            holds=lambda m: [m.builtin, m.custom, m.auto].count(None) == 2,
         ),
         Rule(
             cel="!has(self.training) || !has(self.builtin) || "
@@ -147,5 +182,7 @@ class ModelSpec(ApiModel):
     def resolved_training(self) -> Training | None:
         """The training settings in effect: None for scikit-learn estimators."""
         if self.builtin is not None and self.builtin.name not in NETWORKS:
+            return None
+        if self.auto is not None and not any(m in NETWORKS for m in self.auto.models):
             return None
         return self.training or Training()

@@ -6,27 +6,34 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from kubetrain.api.base import ApiModel, Bool, Rule, Seed, defaulted
-from kubetrain.api.enums import Encoding, MissingStrategy, Scaling
+from kubetrain.api.base import ApiModel, Bool, Column, Rule, Seed, defaulted
+from kubetrain.api.enums import ClassWeights, ColumnType, Encoding, MissingStrategy, Scaling
 
 
 class MissingValues(ApiModel):
     """How rows with missing values are handled."""
 
-    strategy: MissingStrategy = MissingStrategy.MEDIAN
-    """Drop the rows, or impute (mean, median and most-frequent per column, or a constant).
-    Non-numeric columns impute their most frequent value unless the strategy is constant."""
+    strategy: MissingStrategy | None = None
+    """Drop the rows, or impute (mean, median and most-frequent per column, a constant, or
+    interpolation along time for forecasting). Unset: median for tables (non-numeric columns
+    take a `__missing__` category unless the strategy is constant), interpolation for series."""
     fill_value: Annotated[str, StringConstraints(strict=True, max_length=256)] | None = None
     """The constant, for strategy constant; converted to each column's type."""
 
     rules = (
         Rule(
-            cel="(self.strategy == 'constant') == has(self.fillValue)",
+            cel="(has(self.strategy) && self.strategy == 'constant') == has(self.fillValue)",
             message="is required for strategy constant, and only for it",
             holds=lambda m: (m.strategy == MissingStrategy.CONSTANT) == (m.fill_value is not None),
             field=".fillValue",
         ),
     )
+
+    def resolved_strategy(self, forecasting: bool) -> MissingStrategy:
+        """The strategy in effect: the given one, or the task's default."""
+        if self.strategy is not None:
+            return self.strategy
+        return MissingStrategy.INTERPOLATE if forecasting else MissingStrategy.MEDIAN
 
 
 Fraction = Annotated[float, Field(strict=True, ge=0.0, lt=1.0)]
@@ -65,11 +72,41 @@ class CrossValidation(ApiModel):
     """Keep the class proportions in every fold (classification tasks only)."""
 
 
+Columns = Annotated[list[Column], Field(max_length=1000)]
+
+
+class DatetimeFeatures(ApiModel):
+    """What a datetime column becomes: calendar parts, and their cyclic encodings."""
+
+    parts: Bool = True
+    """Year, month, day, day of week, hour (those that vary in the training rows)."""
+    cyclic: Bool = True
+    """Sine and cosine of month, day of week and hour, so December sits next to January."""
+
+
+class Features(ApiModel):
+    """Which columns are features and how each is read."""
+
+    include: Columns = defaulted(list)
+    """Only these columns are features (all but the target when empty)."""
+    exclude: Columns = defaulted(list)
+    """These columns are never features (identifiers, leaks); exclude wins over include."""
+    types: Annotated[dict[str, ColumnType], Field(max_length=1000)] = defaulted(dict)
+    """Column type overrides: a numeric code read as categorical, a date string as datetime."""
+    datetime: DatetimeFeatures = defaulted(DatetimeFeatures)
+    """How datetime columns (by type override or by dtype) become features."""
+
+
 class Preparation(ApiModel):
     """Data preparation. Without split or crossValidation the default split applies."""
 
-    drop_duplicates: Bool = True
-    """Remove duplicate rows."""
+    drop_duplicates: Bool = False
+    """Remove duplicate rows. Off by default: duplicates are counted and reported as a
+    data-quality finding, because many tables hold legitimately identical rows."""
+    features: Features = defaulted(Features)
+    """Feature selection and column types."""
+    class_weights: ClassWeights = ClassWeights.NONE
+    """Weight classes inversely to their frequency (classification, imbalanced data)."""
     missing: MissingValues = defaulted(MissingValues)
     """Missing values."""
     scaling: Scaling = Scaling.STANDARD

@@ -74,6 +74,9 @@ class Problem(ApiModel):
     """Forecasting: how many steps ahead to predict."""
     lookback: Annotated[int, Field(strict=True, ge=1, le=10_000)] | None = None
     """Forecasting: how many past steps each prediction sees. Defaults to 4 x horizon."""
+    season: Annotated[int, Field(strict=True, ge=2, le=10_000)] | None = None
+    """Forecasting: the season length in steps (52 for weekly data with a yearly cycle), for
+    the seasonal-naive baseline and MASE. Detected from the training series when unset."""
     objective: Objective
     """The metric to optimise."""
 
@@ -90,6 +93,7 @@ class Problem(ApiModel):
         _forecasting_only("timeColumn", "time_column"),
         _forecasting_only("horizon", "horizon"),
         _forecasting_only("lookback", "lookback"),
+        _forecasting_only("season", "season"),
     )
 
     @property

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kubetrain.api.catalogue import (
+    CLASSIFICATION_TASKS,
     DATASETS,
     METRICS,
     MODELS,
@@ -23,7 +24,7 @@ from kubetrain.api.catalogue import (
     Hyperparameter,
 )
 from kubetrain.api.compute import ComputeProfile, placement_profile
-from kubetrain.api.enums import DomainType, Scheduler, SearchAlgorithm
+from kubetrain.api.enums import ClassWeights, DomainType, Scheduler, SearchAlgorithm
 from kubetrain.api.job import KUEUE_QUEUE_LABEL, TrainingJob, TrainingJobSpec
 from kubetrain.api.tuning import SearchDomain
 
@@ -224,12 +225,30 @@ def profile_exists(spec: TrainingJobSpec, context: Context) -> Iterator[FieldErr
 
 
 def gpus_are_used(spec: TrainingJobSpec, _: Context) -> Iterator[FieldError]:
-    """GPUs are asked for only by models that use them (not scikit-learn estimators)."""
+    """GPUs are asked for only by models that use them (networks, LightGBM, XGBoost)."""
     builtin = spec.model.builtin
-    if builtin is not None and not MODELS[builtin.name].is_network and spec.compute.gpus_per_worker:
+    if builtin is not None and not MODELS[builtin.name].gpu and spec.compute.gpus_per_worker:
+        users = ", ".join(str(name) for name, model in MODELS.items() if model.gpu)
         yield FieldError(
             "spec.compute.gpusPerWorker",
-            f"{builtin.name} is a scikit-learn estimator and runs on CPUs",
+            f"{builtin.name} runs on CPUs; models that use GPUs: {users}",
+        )
+
+
+def class_weights_apply(spec: TrainingJobSpec, _: Context) -> Iterator[FieldError]:
+    """Balanced class weights need a classification task and a model that takes row weights."""
+    if spec.preparation.class_weights == ClassWeights.NONE:
+        return
+    path = "spec.preparation.classWeights"
+    if spec.problem.task not in CLASSIFICATION_TASKS:
+        yield FieldError(path, "applies to classification tasks only")
+    builtin = spec.model.builtin
+    if builtin is not None and not MODELS[builtin.name].sample_weights:
+        weighted = [str(n) for n, m in MODELS.items() if m.sample_weights]
+        yield FieldError(
+            path,
+            f"{builtin.name} does not train with row weights; models that do: "
+            + ", ".join(weighted),
         )
 
 
@@ -268,6 +287,7 @@ def threshold_reachable(spec: TrainingJobSpec, _: Context) -> Iterator[FieldErro
 CHECKS: tuple[Check, ...] = (
     dataset_columns,
     threshold_reachable,
+    class_weights_apply,
     hyperparameters_known,
     profile_exists,
     gpus_are_used,

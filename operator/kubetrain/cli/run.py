@@ -1,5 +1,8 @@
 """`kubetrain run FILE.yaml`: run a TrainingJob manifest on this machine, without a cluster.
 
+`data.source.uri` (and the validation/test URIs) may be a local CSV or Parquet file or a
+directory of them, relative to the manifest: this command reads it where it lies.
+
 The same trainer as in the pods (`kubetrain_trainer.workflow`), with a local Ray and artifacts
 in a SeaweedFS that this command starts and stops itself (data kept under
 ~/.local/state/kubetrain/run/), or in a plain directory with `--output DIR`. While it trains, a
@@ -52,12 +55,44 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return document
 
 
-def _check(document: dict[str, Any]) -> Any:
-    """Schema and semantic checks, minus those about the cluster's compute profiles."""
-    from kubetrain.api import check_training_job, invalid_spec_message
+_DATA_URIS = ("uri", "validationUri", "testUri")
+
+
+def _local_data(document: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Local paths in spec.data.source made absolute (relative ones are to the manifest's
+    directory), checked to exist; a directory's format is taken from its files when unset."""
     from kubetrain_trainer.errors import InvalidSpecError
 
-    job, errors = check_training_job(document, profiles={})
+    spec = document.get("spec")
+    source = spec.get("data", {}).get("source") if isinstance(spec, dict) else None
+    if not isinstance(source, dict):
+        return document
+    for key in _DATA_URIS:
+        value = source.get(key)
+        if not isinstance(value, str) or value.startswith("s3://") or ":" in value:
+            continue
+        path = (base / Path(value).expanduser()).resolve()
+        if not path.exists():
+            raise InvalidSpecError(f"spec.data.source.{key}: {path} does not exist.")
+        source[key] = str(path)
+        if key == "uri" and path.is_dir() and "format" not in source:
+            suffixes = {p.suffix for p in path.rglob("*") if p.is_file() and p.name[0] not in "._"}
+            if suffixes <= {".parquet"} and suffixes:
+                source["format"] = "parquet"
+            elif suffixes <= {".csv"} and suffixes:
+                source["format"] = "csv"
+    return document
+
+
+def _check(document: dict[str, Any]) -> Any:
+    """Schema and semantic checks, minus those about the cluster's compute profiles; local
+    data paths are accepted here (and only here)."""
+    from kubetrain.api import check_training_job, invalid_spec_message
+    from kubetrain.api.data import local_data_allowed
+    from kubetrain_trainer.errors import InvalidSpecError
+
+    with local_data_allowed():
+        job, errors = check_training_job(document, profiles={})
     errors = [e for e in errors if not e.path.startswith("spec.compute.profile")]
     if errors or job is None:
         raise InvalidSpecError(f"invalid TrainingJob manifest: {invalid_spec_message(errors)}.")
@@ -176,6 +211,22 @@ def _summary(result: Any, report_path: str) -> None:
             )
         table.add_row(*row)
     console.print(table)
+    data = result.metadata.get("data") or {}
+    if data:
+        from kubetrain_trainer.quality import dropped_sentence
+
+        rows = ", ".join(f"{k} {v}" for k, v in (data.get("rows") or {}).items())
+        dropped = dropped_sentence(data.get("rowsDropped") or {})
+        console.print(f"Data:      {data.get('description')}; {dropped}; used {rows}")
+    if evaluation.baselines:
+        b = evaluation.baselines
+        seasonal = (b.get("seasonalNaive") or {}).get("mae")
+        console.print(
+            f"Baselines: {b['split']} MAE model {_fmt(b['model']['mae'])}, naive "
+            f"{_fmt(b['naive']['mae'])}, seasonal naive {_fmt(seasonal)} (season "
+            f"{b['season'] or 'none'}, {b['seasonSource']}); skill vs seasonal naive "
+            f"{_fmt(b.get('skillVsSeasonalNaive'))}, MASE {_fmt(b['model']['mase'])}"
+        )
     # The operator's rule, so that `kubetrain run` and the cluster give the same verdict.
     result_verdict = verdict(report_from(None, evaluation.to_json(), None, final=True))
     style = {"True": "green", "False": "red"}.get(result_verdict.status, "yellow")
@@ -214,7 +265,7 @@ def run(
         from kubetrain_trainer.workflow import RunContext
         from kubetrain_trainer.workflow import run as run_job
 
-        job = _check(_read_manifest(manifest))
+        job = _check(_local_data(_read_manifest(manifest), manifest.resolve().parent))
         config = from_spec(job.spec)
         if output is not None:
             root: Any = LocalStorage(output.resolve())

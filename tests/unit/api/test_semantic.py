@@ -84,7 +84,10 @@ CASES = [
         "GPUs for a scikit-learn estimator",
         "classification-iris.yaml",
         {"spec": {"compute": {"profile": "gpu", "gpusPerWorker": 1}}},
-        ["spec.compute.gpusPerWorker: random-forest is a scikit-learn estimator and runs on CPUs"],
+        [
+            "spec.compute.gpusPerWorker: random-forest runs on CPUs; models that use GPUs: "
+            "lightgbm, xgboost, mlp, cnn, lstm, gru, text-cnn, text-lstm"
+        ],
     ),
     (
         "a target that is not the dataset's",

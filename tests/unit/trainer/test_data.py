@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kubetrain_trainer.data import BUILTIN_DATASETS, DataSource, check_target, load
+from kubetrain_trainer.data import LOADERS, DataSource, builtin_info, check_target, load
 from kubetrain_trainer.errors import DataError
 
 
@@ -28,13 +28,14 @@ def test_builtin_datasets_load_offline_with_their_catalogue_target(name, rows, t
     data = load(DataSource(dataset=name))
     assert len(data.train) == rows
     assert target in data.train.columns
-    assert BUILTIN_DATASETS[name][1].target == target
+    assert builtin_info(name).target == target
     assert len(data.content_hash) == 64
 
 
 def test_the_api_catalogue_and_the_trainer_agree_on_datasets():
     from kubetrain.api import DATASETS
 
+    assert set(LOADERS) == {str(name) for name in DATASETS}
     for name, info in DATASETS.items():
         frame = load(DataSource(dataset=str(name))).train
         assert info.target in frame.columns

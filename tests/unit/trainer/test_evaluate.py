@@ -108,3 +108,24 @@ def test_underfitting_against_the_naive_prediction():
     regression, _ = health.naive_scores("regression", np.array([1.0, 3.0]), np.array([2.0, 4.0]), 0)
     assert regression["mae"] == pytest.approx(1.0)
     assert health.underfitting(1.0, regression["mae"], "mae", False, "mean") != []
+
+
+def test_mape_with_zero_actuals_is_undefined_with_a_warning_never_a_huge_number():
+    from kubetrain_trainer.evaluate import undefined_metric_warnings
+
+    y = np.array([0.0, 2.0, 4.0, 0.0, 5.0])
+    pred = np.array([0.5, 2.5, 3.0, 0.1, 5.0])
+    out = score("regression", y, pred)
+    assert out["mape"] is None
+    assert out["mae"] == pytest.approx(np.mean(np.abs(pred - y)))
+    warnings = undefined_metric_warnings("regression", {"test": (y, out), "validation": None})
+    assert warnings == [
+        "mape is undefined on the test split (2 of 5 actual values are 0); it is reported as "
+        "null. Use another metric, such as mae or smape, to judge this model."
+    ]
+    constant = score("regression", np.ones(4), np.arange(4.0))
+    assert constant["r2"] is None
+    assert (
+        "r2 is undefined on the train split (the actual values are all equal)"
+        in (undefined_metric_warnings("regression", {"train": (np.ones(4), constant)})[0])
+    )

@@ -24,8 +24,11 @@ def _example(name: str) -> dict:
     return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())["spec"]
 
 
-def _split(frame: pd.DataFrame, target: str, seed: int, stratify: bool, val=0.2, test=0.2):  # type: ignore[no-untyped-def]
-    frame = frame.drop_duplicates().reset_index(drop=True)
+def _split(
+    frame: pd.DataFrame, target: str, seed: int, stratify: bool, val=0.2, test=0.2, dedupe=False
+):  # type: ignore[no-untyped-def]
+    # Duplicates are kept unless the example sets preparation.dropDuplicates.
+    frame = (frame.drop_duplicates() if dedupe else frame).reset_index(drop=True)
     rest, held = train_test_split(
         frame, test_size=test, random_state=seed, stratify=frame[target] if stratify else None
     )
@@ -74,7 +77,9 @@ def test_sentiment_tfidf_logistic_regression(tmp_path: Path):
     from kubetrain_trainer.data import DataSource, load
 
     ours = run_spec(_example("text-classification-sentiment"), tmp_path).evaluation.test["f1"]
-    train, test = _split(load(DataSource(dataset="sentiment-mini")).train, "label", 42, True)
+    train, test = _split(
+        load(DataSource(dataset="sentiment-mini")).train, "label", 42, True, dedupe=True
+    )
     plain = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
         LogisticRegression(C=4.0, max_iter=2000),
@@ -128,3 +133,88 @@ def test_co2_lstm_against_ridge_on_lags_and_the_naive_forecast(tmp_path: Path):
 @pytest.mark.parametrize("name", ["classification-iris", "forecasting-co2"])
 def test_examples_pass_their_own_threshold(tmp_path: Path, name):
     assert run_spec(_example(name), tmp_path).evaluation.objective.passed
+
+
+def _expect(name: str) -> tuple[str, str, float]:
+    """The example's `# Expect: ... (metric >= value)` line, as (metric, operator, value)."""
+    import re
+
+    text = (EXAMPLES / f"{name}.yaml").read_text()
+    line = next(line for line in text.splitlines() if line.startswith("# Expect:"))
+    found = re.search(r"successCriteriaMet true \(([-a-z0-9]+) (>=|<=) ([0-9.]+)", line)
+    assert found, line
+    metric, op, value = found.groups()
+    objective = _example(name)["problem"]["objective"]
+    assert (objective["metric"], objective["threshold"]) == (metric, float(value))
+    return metric, op, float(value)
+
+
+def _meets(name: str, evaluation) -> float:  # type: ignore[no-untyped-def]
+    metric, op, value = _expect(name)
+    ours = evaluation.test[metric]
+    assert ours >= value if op == ">=" else ours <= value
+    assert evaluation.objective.passed
+    return float(ours)
+
+
+def test_lightgbm_example_against_plain_lightgbm(tmp_path: Path):
+    import lightgbm
+
+    name = "classification-lightgbm"
+    ours = _meets(name, run_spec(_example(name), tmp_path).evaluation)
+    frame = datasets.load_breast_cancer(as_frame=True).frame
+    train, test = _split(frame, "target", 4, True)
+    hyper = _example(name)["model"]["builtin"]["hyperparameters"]
+    plain = lightgbm.LGBMClassifier(
+        **hyper, subsample_freq=1, class_weight="balanced", random_state=4, verbosity=-1
+    ).fit(train.drop(columns="target"), train.target)
+    baseline = metrics.balanced_accuracy_score(
+        test.target, plain.predict(test.drop(columns="target"))
+    )
+    assert abs(ours - baseline) <= 0.03
+
+
+def test_xgboost_forecast_beats_plain_xgboost_on_raw_lags_and_the_baselines(tmp_path: Path):
+    import xgboost
+
+    from kubetrain_trainer.data import DataSource, load
+
+    name = "forecasting-xgboost"
+    evaluation = run_spec(_example(name), tmp_path).evaluation
+    _meets(name, evaluation)
+    ours = evaluation.test["mae"]
+    values = load(DataSource(dataset="co2")).train["co2"].interpolate().to_numpy()
+    n, lookback, horizon = len(values), 52, 4
+    n_test = n_val = round(n * 0.15)
+    train_end, val_end = n - n_test - n_val, n - n_test
+
+    def windows(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        ts = range(max(start, lookback), stop - horizon + 1)
+        return (
+            np.array([values[t - lookback : t] for t in ts]),
+            np.array([values[t : t + horizon] for t in ts]),
+        )
+
+    x_train, y_train = windows(0, train_end)
+    x_test, y_test = windows(val_end, n)
+    hyper = _example(name)["model"]["builtin"]["hyperparameters"]
+    plain = xgboost.XGBRegressor(**hyper, random_state=42).fit(x_train, y_train)
+    plain_mae = np.abs(plain.predict(x_test) - y_test).mean()
+    seasonal = np.array([x[-52:][:horizon] for x in x_test])  # one season back, same windows
+    assert ours < 0.5 * plain_mae  # raw levels: trees cannot follow the trend out of sample
+    assert ours < np.abs(seasonal - y_test).mean()
+    assert evaluation.baselines["skillVsSeasonalNaive"] > 0.5
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_auto_example_against_a_plain_random_forest(tmp_path: Path):
+    from sklearn.ensemble import RandomForestClassifier
+
+    name = "auto-wine"
+    result = run_spec(_example(name), tmp_path)
+    ours = _meets(name, result.evaluation)
+    assert len(result.metadata["selection"]["candidates"]) == 10
+    train, test = _split(datasets.load_wine(as_frame=True).frame, "target", 5, True)
+    plain = RandomForestClassifier(random_state=5).fit(train.drop(columns="target"), train.target)
+    baseline = metrics.accuracy_score(test.target, plain.predict(test.drop(columns="target")))
+    assert ours >= baseline - 0.06

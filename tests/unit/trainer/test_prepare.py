@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from kubetrain_trainer.columns import ColumnSpec
 from kubetrain_trainer.data import DataSource, LoadedData, load
+from kubetrain_trainer.errors import DataError
 from kubetrain_trainer.prepare import PrepSpec, TextFeatures, prepare
+from kubetrain_trainer.quality import quality_warnings
 
 
 def _loaded(frame: pd.DataFrame) -> LoadedData:
@@ -29,12 +32,41 @@ def test_scaling_is_fitted_on_the_training_split_only():
     assert scaler.mean_[0] != pytest.approx(frame["x"].mean())
 
 
-def test_duplicates_are_dropped_before_splitting():
+def test_duplicates_are_kept_and_counted_by_default():
     frame = pd.DataFrame({"x": list(range(50)) * 2, "y": [0, 1] * 50})
     prepared = prepare(_loaded(frame), PrepSpec(task="classification", target="y"))
+    assert prepared.rows_dropped.get("duplicates", 0) == 0
+    assert prepared.quality["duplicateRows"] == 50
+    total = len(prepared.train) + len(prepared.validation) + len(prepared.test)
+    assert total == 100
+    warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
+    assert any("50 duplicate rows; they were kept" in w for w in warnings)
+
+
+def test_duplicates_are_dropped_before_splitting_when_asked():
+    frame = pd.DataFrame({"x": list(range(50)) * 2, "y": [0, 1] * 50})
+    spec = PrepSpec(task="classification", target="y", drop_duplicates=True)
+    prepared = prepare(_loaded(frame), spec)
     assert prepared.rows_dropped["duplicates"] == 50
     total = len(prepared.train) + len(prepared.validation) + len(prepared.test)
     assert total == 50
+    warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
+    assert warnings[0] == "preparation: 50 rows removed: 50 duplicate rows (dropDuplicates: true)."
+
+
+def test_every_removed_row_is_counted_by_reason():
+    frame = pd.DataFrame(
+        {"x": [1.0, np.nan, 3.0, 4.0, 5.0] * 8, "y": [1.0, 2.0, np.nan, 4.0, 5.0] * 8}
+    )
+    spec = PrepSpec(task="regression", target="y", missing="drop")
+    prepared = prepare(_loaded(frame), spec)
+    assert prepared.rows_dropped == {"missing_target": 8, "missing_values": 8}
+    kept = len(prepared.train) + len(prepared.validation) + len(prepared.test)
+    assert kept == 40 - 16
+    assert (
+        "16 rows removed: 8 the target is missing; 8 a feature is missing"
+        in (quality_warnings(prepared.rows_dropped, prepared.quality)[0])
+    )
 
 
 def test_missing_values_strategies_and_categorical_encoding():
@@ -103,3 +135,87 @@ def test_text_becomes_tfidf_or_token_ids():
     )  # fmt: skip
     assert tokens.train.x.shape[1] == 16
     assert tokens.train.x.max() < 50 and tokens.preprocessor.vocab_size <= 50
+
+
+def _customers(n: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:04d}" for i in range(n)],
+            "age": rng.integers(18, 80, n),
+            "zip": rng.choice([10115, 20095, 80331], n),
+            "signed_up": pd.date_range("2024-01-01", periods=n, freq="17h").astype(str),
+            "spend": rng.normal(100, 20, n),
+        }
+    )
+
+
+def test_include_and_exclude_select_the_feature_columns():
+    frame = _customers()
+    spec = PrepSpec(
+        task="regression",
+        target="spend",
+        columns=ColumnSpec(include=("customer_id", "age", "zip"), exclude=("customer_id",)),
+    )
+    prepared = prepare(_loaded(frame), spec)
+    assert prepared.preprocessor.columns == ["age", "zip"]
+    assert prepared.preprocessor.feature_names == ["age", "zip"]
+    assert prepared.quality["idLikeColumns"] == []
+
+
+def test_unknown_columns_in_the_feature_lists_name_the_field():
+    spec = PrepSpec(task="regression", target="spend", columns=ColumnSpec(exclude=("nope",)))
+    with pytest.raises(DataError, match=r"preparation.features.exclude .* nope"):
+        prepare(_loaded(_customers()), spec)
+
+
+def test_id_like_columns_are_flagged_not_dropped():
+    prepared = prepare(_loaded(_customers()), PrepSpec(task="regression", target="spend"))
+    # A date string left untyped is a distinct category per row as well: flagged too.
+    assert prepared.quality["idLikeColumns"] == ["customer_id", "signed_up"]
+    assert "customer_id" in prepared.preprocessor.columns
+    warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
+    assert any("customer_id, signed_up look like identifiers" in w for w in warnings)
+
+
+def test_type_overrides_and_datetime_parts_with_cyclic_encodings():
+    spec = PrepSpec(
+        task="regression",
+        target="spend",
+        columns=ColumnSpec(
+            exclude=("customer_id",), types={"zip": "categorical", "signed_up": "datetime"}
+        ),
+    )
+    prepared = prepare(_loaded(_customers()), spec)
+    names = prepared.preprocessor.feature_names
+    assert {"zip_10115", "zip_20095", "zip_80331"} <= set(names)  # one-hot, not a number
+    assert {"signed_up_hour", "signed_up_hour_sin", "signed_up_hour_cos"} <= set(names)
+    assert {"signed_up_day_of_week_sin", "signed_up_month"} <= set(names)
+    assert "signed_up_year" not in names  # constant in the training rows
+    # The same columns come out for new rows, datetimes parsed from strings.
+    assert prepared.preprocessor.transform(_customers(5)).shape[1] == len(names)
+
+
+def test_cyclic_only_datetime_features():
+    spec = PrepSpec(
+        task="regression",
+        target="spend",
+        columns=ColumnSpec(
+            include=("signed_up",), types={"signed_up": "datetime"}, datetime_parts=False
+        ),
+    )
+    names = prepare(_loaded(_customers()), spec).preprocessor.feature_names
+    assert names and all(n.endswith(("_sin", "_cos")) for n in names)
+
+
+def test_unseen_categories_are_counted_in_held_out_rows_and_at_prediction():
+    train = pd.DataFrame({"colour": ["red", "blue"] * 20, "y": [0, 1] * 20})
+    test = pd.DataFrame({"colour": ["red", "green", "green", "pink"], "y": [0, 1, 1, 0]})
+    data = LoadedData(train=train, validation=None, test=test, content_hash="x", description="t")
+    prepared = prepare(data, PrepSpec(task="classification", target="y"))
+    assert prepared.quality["unseenCategories"] == {"test": {"colour": 3}}
+    pre = prepared.preprocessor
+    pre.transform(pd.DataFrame({"colour": ["violet", "red"]}))
+    assert pre.last_unseen_categories == {"colour": 1}
+    warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
+    assert any("the test rows hold categories" in w and "colour: 3 rows" in w for w in warnings)

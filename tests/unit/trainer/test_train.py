@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from kubetrain_trainer.data import DataSource, load
+from kubetrain_trainer.data import DataSource, LoadedData, load
 from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.models import make_estimator
 from kubetrain_trainer.predict import load_model
@@ -109,3 +110,38 @@ def test_forecaster_round_trip_predicts_the_next_horizon(tmp_path: Path):
     actual = data.train["co2"].to_numpy()[-4:]
     assert forecast.shape == (4,)
     assert np.abs(forecast - actual).max() < 3.0  # ppm
+
+
+def test_balanced_class_weights_lift_the_minority_class():
+    from kubetrain.api import check_training_job
+
+    from .conftest import config_of, manifest
+
+    rng = np.random.default_rng(0)
+    n = 600
+    y = (rng.random(n) < 0.08).astype(int)  # 8% positives
+    x = rng.normal(size=n) + 1.2 * y
+    frame = pd.DataFrame({"x": x, "y": y})
+    prep = PrepSpec(task="classification", target="y", stratify=True, seed=2)
+    prepared = prepare(LoadedData(frame, None, None, "h", "t"), prep)
+    recalls = {}
+    for weights in ("none", "balanced"):
+        model = ModelSpec("logistic-regression", {}, class_weights=weights)
+        result = train(model, "classification", prepared.train, None, prepared.preprocessor)
+        pred, _ = result.model.predict_arrays(prepared.test.x)
+        recalls[weights] = float(pred[prepared.test.y == 1].mean())
+    assert recalls["balanced"] > recalls["none"] + 0.3
+
+    spec = {
+        "problem": {"task": "classification", "target": "target",
+                    "objective": {"metric": "balanced-accuracy"}},
+        "data": {"dataset": "breast-cancer"},
+        "preparation": {"classWeights": "balanced"},
+        "model": {"builtin": {"name": "knn"}},
+    }  # fmt: skip
+    _, errors = check_training_job(manifest(spec), profiles={})
+    errors = [e for e in errors if not e.path.startswith("spec.compute")]
+    assert [e.path for e in errors] == ["spec.preparation.classWeights"]
+    assert "knn does not train with row weights" in errors[0].message
+    spec["model"] = {"builtin": {"name": "lightgbm"}}
+    assert config_of(spec).model.class_weights == "balanced"
