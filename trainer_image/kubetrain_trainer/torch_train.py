@@ -248,7 +248,7 @@ def fit_network(
         order = torch.randperm(len(x_train), generator=generator)
         total, count, grad_sq, steps = 0.0, 0, 0.0, 0
         for i in range(0, len(order), batch_size):
-            if hooks.stop is not None and hooks.stop.requested():
+            if _stop_agreed(hooks.stop, world_size, device):
                 raise interrupted(epoch - 1)
             idx = order[i : i + batch_size]
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)
@@ -305,7 +305,7 @@ def fit_network(
         if spec.patience is not None and bad_epochs >= spec.patience:
             outcome.stopped_early = True
             break
-        if hooks.stop is not None and hooks.stop.requested():
+        if _stop_agreed(hooks.stop, world_size, device):
             raise interrupted(epoch)
 
     if best_state is not None:
@@ -314,6 +314,26 @@ def fit_network(
     outcome.best_epoch = best_epoch
     outcome.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return outcome
+
+
+def _stop_agreed(stop: StopSignal | None, world_size: int, device: str) -> bool:
+    """Whether to stop now; data-parallel ranks decide together.
+
+    Ranks see a stop request at different moments (each polls the marker on its own clock),
+    but DDP synchronises every step: a rank that stopped alone would leave the others waiting
+    in the next all-reduce. So the ranks all-reduce their answers, and stop together.
+    """
+    local = stop is not None and stop.requested()
+    if world_size <= 1:
+        return local
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return local
+    flag = torch.tensor([1.0 if local else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def network_predict(
