@@ -68,10 +68,10 @@ def test_a_suspended_two_worker_job_resumes_from_the_checkpoint_of_its_ranks(
 ) -> None:
     harness.operator()
     manifest = example("multi-worker.yaml", profile="local", workers=2)
-    manifest["spec"]["model"]["training"]["epochs"] = 400
+    manifest["spec"]["model"]["training"]["epochs"] = 150
     # No periodic checkpoint before the end: attempt 1's checkpoint is the one SIGTERM wrote.
     manifest["spec"]["output"] = {**manifest["spec"].get("output", {}),
-                                  "checkpointEveryEpochs": 400}  # fmt: skip
+                                  "checkpointEveryEpochs": 150}  # fmt: skip
     name = manifest["metadata"]["name"]
     harness.apply(manifest)
 
@@ -92,7 +92,7 @@ def test_a_suspended_two_worker_job_resumes_from_the_checkpoint_of_its_ranks(
     first = artifacts(harness, f"s3://{bucket}/{job}/1/")
     assert Files.STOP in first, "no pod wrote the stop marker"
     pointer = s3_json(harness, f"{job}/1/{Files.CHECKPOINTS}/latest.json")
-    assert 3 <= pointer["epoch"] < 400, pointer
+    assert 3 <= pointer["epoch"] < 150, pointer
     assert pointer["attempt"] == "1"
 
     harness.patch_spec(name, {"runPolicy": {"suspend": False}})
@@ -103,4 +103,4 @@ def test_a_suspended_two_worker_job_resumes_from_the_checkpoint_of_its_ranks(
     assert training["resumedFromEpoch"] == pointer["epoch"], training
     assert training["resumedFromAttempt"] == "1"
     assert training["workers"] == 2
-    assert training["epochsRun"] == 400 - pointer["epoch"]
+    assert training["epochsRun"] == 150 - pointer["epoch"]

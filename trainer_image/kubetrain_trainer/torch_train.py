@@ -129,6 +129,7 @@ class NetworkOutcome:
     epochs_run: int = 0  # epochs trained by this process (not counting resumed ones)
     best_epoch: int = 0
     resumed_from_epoch: int | None = None
+    resumed_from_attempt: str | None = None  # the attempt whose checkpoint it went on from
     stopped_early: bool = False
     diverged: bool = False
     device: str = "cpu"
@@ -205,7 +206,7 @@ def fit_network(
     if source is not None:
         found = source.latest()
         if found is not None:
-            state, _ = found
+            state, pointer = found
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch = int(state["epoch"]) + 1
@@ -213,6 +214,7 @@ def fit_network(
             best_loss, best_epoch = state["best_loss"], state["best_epoch"]
             best_state, bad_epochs = state["best_state"], state["bad_epochs"]
             outcome.resumed_from_epoch = int(state["epoch"])
+            outcome.resumed_from_attempt = str(pointer["attempt"])
 
     net = wrap_model(model) if wrap_model else model
     # Each worker trains on its own shard; rank r takes every world_size-th row.

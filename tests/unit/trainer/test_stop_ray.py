@@ -43,6 +43,7 @@ class SigtermInRank1(StopSignal):
         return ray.train.get_context().get_world_rank() == 1 and self.polls < 0
 
 
+@pytest.mark.timeout(1500)  # two Ray Train runs on a shared 2-CPU machine
 def test_ranks_stop_together_when_one_sees_the_stop_and_the_next_attempt_resumes(
     tmp_path: Path, ray_local
 ):
@@ -77,6 +78,7 @@ class SigtermDuringFirstTrial(StopSignal):
         return super().requested()
 
 
+@pytest.mark.timeout(1500)
 def test_a_stopped_trial_saves_its_state_and_the_next_attempt_resumes_it(tmp_path: Path, ray_local):
     spec = {
         **IRIS_MLP,
