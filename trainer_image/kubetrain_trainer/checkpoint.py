@@ -199,10 +199,18 @@ class StopSignal:
         self.interval = interval
         self._requested = False
         self._checked_at = -math.inf
+        self._installed = False
 
     def install(self) -> StopSignal:
         signal.signal(signal.SIGTERM, self._handle)
+        self._installed = True
         return self
+
+    def reclaim(self) -> None:
+        """Take SIGTERM back after `ray.init`, which replaces the driver's handler with one that
+        exits at once (ray-project/ray#26729), so the ranks would never hear of it."""
+        if self._installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handle)
 
     def watch(self, marker: Storage | None) -> StopSignal:
         """Share requests through `marker` (the attempt's storage) from now on."""
@@ -249,9 +257,11 @@ class StopSignal:
 
     def __getstate__(self) -> dict[str, Any]:
         # Subclasses (tests) keep their own attributes; a copy starts with its own state.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_requested", "_checked_at")}
+        private = ("_requested", "_checked_at", "_installed")
+        return {k: v for k, v in self.__dict__.items() if k not in private}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._requested = False
         self._checked_at = -math.inf
+        self._installed = False

@@ -104,6 +104,8 @@ def fit_distributed(
             ),
             run_config=RunConfig(name="training", **_run_storage(hooks, tmp)),
         )
+        if hooks.stop is not None:
+            hooks.stop.reclaim()
         try:
             result = trainer.fit()
         except Exception as exc:

@@ -499,16 +499,17 @@ def run_tuning(
                     verbose=0,
                 ),
             )
+            if stop is not None:
+                stop.reclaim()
             grid = tuner.fit()
+            _raise_if_stopped(stop, log)  # trials it cut short have no result to choose from
             attempt = log.attempt if log is not None else None
             rows += [_result_row(grid[i], mode, epochs, attempt) for i in range(len(grid))]
             if any(
                 r["error"] is None and r["objective"] is not None for r in rows[len(pending.past) :]
             ):
                 new_best = _best_of_grid(grid, mode)
-    if stop is not None and stop.requested():
-        kept = "" if log is None else f"; {len(log.finished())} finished trials are kept"
-        raise Interrupted(f"stopped by SIGTERM during tuning{kept}.")
+    _raise_if_stopped(stop, log)
     if budget.errored > spec.max_failed_trials:
         raise TrainerError(
             f"tuning failed: {budget.errored} trials failed, more than maxFailedTrials "
@@ -536,6 +537,12 @@ def run_tuning(
         resumed=len(pending.past),
         seconds=time.monotonic() - started,
     )
+
+
+def _raise_if_stopped(stop: StopSignal | None, log: TrialLog | None) -> None:
+    if stop is not None and stop.requested():
+        kept = "" if log is None else f"; {len(log.finished())} finished trials are kept"
+        raise Interrupted(f"stopped by SIGTERM during tuning{kept}.")
 
 
 def _record(
@@ -608,7 +615,9 @@ def _best_of_grid(grid: Any, mode: str) -> dict[str, Any]:
     """The best trial of this attempt's Tune run: its config, value, best epoch and model."""
     best_result = grid.get_best_result(metric="objective", mode=mode, scope="all")
     best_model = None
-    checkpoint = best_result.get_best_checkpoint("objective", mode)
+    checkpoint = (
+        best_result.get_best_checkpoint("objective", mode) if best_result.best_checkpoints else None
+    )
     if checkpoint is not None:
         import joblib
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from kubetrain_trainer.storage import LocalStorage
 
 from .conftest import IRIS_MLP, run_spec
 from .test_distributed import CANCER_MLP
-
-
-@pytest.fixture(autouse=True)
-def stop_signals_travel_by_value(ray_local) -> None:
-    """Ray processes cannot import this test module: its stop signals travel by value."""
-    from ray import cloudpickle
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class SigtermInRank1(StopSignal):
