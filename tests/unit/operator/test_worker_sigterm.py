@@ -48,7 +48,7 @@ def worker_script() -> str:
     return str(command[2])
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -87,7 +87,7 @@ def test_sigterm_writes_the_stop_marker_and_keeps_ray_until_the_head_stops(state
 
         (state / "head-up").unlink()  # the head stops the cluster: the worker is done
         (state / "head-gone").touch()
-        assert shell.wait(timeout=15) == 0
+        assert shell.wait(timeout=60) == 0
     finally:
         shell.kill()
 
@@ -97,7 +97,7 @@ def test_sigterm_before_the_head_is_up_writes_the_marker_and_never_starts_ray(st
     try:
         time.sleep(0.3)
         shell.send_signal(signal.SIGTERM)
-        assert shell.wait(timeout=15) == 0
+        assert shell.wait(timeout=60) == 0
         assert (state / "stop-calls").exists()
         assert not (state / "ray-started").exists()
     finally:
