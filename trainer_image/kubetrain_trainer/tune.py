@@ -423,6 +423,12 @@ def run_tuning(
     per_trial: dict[str, dict[str, Any]] = {}
     keep_models = spec.final_model == "best-trial"
 
+    def publish(force: bool) -> None:
+        if progress is not None:
+            best = (ctx.objective.metric, state["best"])
+            progress.update("tuning", completed=state["done"], total=pending.planned,
+                            unit="trials", best=best, force=force)  # fmt: skip
+
     class Budget(Callback):
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             if stop is not None and stop.requested():
@@ -449,10 +455,7 @@ def run_tuning(
 
         def _progress(self) -> None:
             state["done"] += 1
-            if progress is not None:
-                best = (ctx.objective.metric, state["best"])
-                progress.update("tuning", completed=state["done"], total=pending.planned,
-                                unit="trials", best=best)  # fmt: skip
+            publish(force=state["done"] >= pending.planned)
 
     class StopOnFailures(Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
@@ -503,6 +506,7 @@ def run_tuning(
                 stop.reclaim()
             grid = tuner.fit()
             _raise_if_stopped(stop, log)  # trials it cut short have no result to choose from
+            publish(force=True)  # the last count, never lost to the progress interval
             attempt = log.attempt if log is not None else None
             rows += [_result_row(grid[i], mode, epochs, attempt) for i in range(len(grid))]
             if any(
