@@ -48,9 +48,6 @@ def test_tuning_on_two_workers_completes_every_trial(harness: Harness) -> None:
     finished(harness, name, 1700)
 
     status = assert_trained(harness, name, "accuracy", 0.85)
-    assert status["progress"]["summary"] == "12/12 trials", status["progress"]
-    row = harness.cluster.kubectl("get", "tj", name, "-n", harness.namespace).stdout
-    assert "12/12 trials" in row
     bucket = harness.cluster.s3.bucket
     attempt = status["artifactUri"].removeprefix(f"s3://{bucket}/")
     tuning = s3_json(harness, attempt + Files.METADATA)["tuning"]
@@ -60,6 +57,12 @@ def test_tuning_on_two_workers_completes_every_trial(harness: Harness) -> None:
     stored = artifacts(harness, f"s3://{bucket}/{job}{Files.TUNING}/")
     assert sum(1 for key in stored if "/trials/" in key) == 12, sorted(stored)
     assert any("/ray/1/" in key for key in stored), sorted(stored)
+    # What kubectl shows. (Known race, operator side: the trainer's progress.json moves on to
+    # later stages without counts within the operator's read interval, and status keeps the
+    # last count it happened to read.)
+    assert status["progress"]["summary"] == "12/12 trials", status["progress"]
+    row = harness.cluster.kubectl("get", "tj", name, "-n", harness.namespace).stdout
+    assert "12/12 trials" in row
 
 
 @pytest.mark.timeout(1200)
