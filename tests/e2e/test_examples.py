@@ -19,6 +19,8 @@ from tests.support.cluster import DevCluster
 from tests.support.examples import EXAMPLES, example, expectation
 from tests.support.operator_harness import Harness, wait_for
 
+from kubetrain.api.contract import Files, job_prefix
+
 GPU_EXAMPLES = {"gpu.yaml"}
 CPU_EXAMPLES = [p.name for p in EXAMPLES if p.name not in GPU_EXAMPLES]
 TIMEOUT_SECONDS = 1500
@@ -167,3 +169,19 @@ def test_no_secret_leaks_into_logs_status_events_pods_or_artifacts(trained: Harn
     assert len(places) > 20
     leaks = [where for where, text in places.items() for s in secrets if s in text]
     assert leaks == []
+
+
+def test_tuning_wine_keeps_every_trial_in_the_jobs_store(trained: Harness) -> None:
+    """Ray Tune's trials ran on both pods; their storage is the job's S3 store, not a pod's
+    disk, so every trial is recorded there beside Ray Tune's own run."""
+    h, name = trained, example("tuning-wine.yaml")["metadata"]["name"]
+    status = h.status(name)
+    bucket = h.cluster.s3.bucket
+    attempt = status["artifactUri"].removeprefix(f"s3://{bucket}/")
+    body = h.cluster.s3.client().get_object(Bucket=bucket, Key=attempt + Files.METADATA)["Body"]
+    tuning = json.loads(body.read())["tuning"]
+    assert tuning["trials"] == 12 and tuning["errored"] == 0, tuning
+    job = job_prefix("", h.namespace, name).lstrip("/") + "/"
+    stored = _files(h, f"s3://{bucket}/{job}{Files.TUNING}/")
+    assert sum(1 for key in stored if "/trials/" in key) == 12, sorted(stored)
+    assert any("/ray/1/" in key for key in stored), sorted(stored)

@@ -14,7 +14,10 @@ from typing import Any
 
 from tests.support.manifests import manifest
 
-TRAINER_COMMAND = [sys.executable, "-m", "kubetrain_trainer"]
+from kubetrain.api import contract
+from kubetrain.api.contract import Env
+
+TRAINER_COMMAND = [sys.executable, *contract.TRAINER_COMMAND[1:]]
 """The pod's command: the trainer's entry point in this environment."""
 
 
@@ -30,11 +33,11 @@ def trainer_env(
     """This process's environment plus what a trainer pod gets; `extra` adds or overrides."""
     return {
         **os.environ,
-        "KUBETRAIN_SPEC": str(spec_file),
-        "KUBETRAIN_OUTPUT_URI": str(output_uri),
-        "KUBETRAIN_JOB_NAME": job,
-        "KUBETRAIN_NAMESPACE": namespace,
-        "KUBETRAIN_ATTEMPT": str(attempt),
+        Env.SPEC: str(spec_file),
+        Env.OUTPUT_URI: str(output_uri),
+        Env.JOB_NAME: job,
+        Env.NAMESPACE: namespace,
+        Env.ATTEMPT: str(attempt),
         **extra,
     }
 

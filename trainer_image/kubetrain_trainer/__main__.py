@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = StopSignal(Path(tempfile.mkdtemp(prefix="kubetrain-stop-")) / "stop").install()
     try:
         from kubetrain_trainer.config import from_spec, load_spec_file
+        from kubetrain_trainer.stop import attempt_storage
         from kubetrain_trainer.storage import S3Settings, open_storage
 
         spec_path = (argv[0] if argv else "") or env.get(Env.SPEC, SPEC_PATH)
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             "ray_address": env.get(Env.RAY_ADDRESS) or None,
             "stop": stop,
         }
+        stop.watch(attempt_storage())  # a SIGTERM of any pod of the attempt reaches every rank
         if config.custom is not None:
             from kubetrain_trainer import custom
             from kubetrain_trainer.workflow import RunContext

@@ -16,22 +16,29 @@ is saved once, and `fitted_model()` hands it to a new attempt (one that failed l
 uploading artifacts) when both the fingerprint and the data hash match, so the fit is not redone.
 
 `StopSignal` turns SIGTERM into a flag the training loop polls between batches; the loop then
-saves a checkpoint and raises `Interrupted` (exit code 143). Ray Train workers run in other
-processes, so the flag is mirrored to a file whose path travels with the worker config.
+saves a checkpoint and raises `Interrupted` (exit code 143). Ray Train ranks and Tune trials run
+in other processes and on other pods, so the flag is mirrored to a file on this pod and to the
+marker `<attempt>/stop` in the store, which every pod of the attempt can see.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
 import signal
+import socket
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubetrain_trainer.errors import DataError
+from kubetrain.api.contract import Files
+from kubetrain_trainer.errors import DataError, TrainerError
 from kubetrain_trainer.storage import Storage
 
 
@@ -174,18 +181,51 @@ class CheckpointStore:
 
 
 class StopSignal:
-    """SIGTERM → a flag (and a file, for worker processes) that training loops poll."""
+    """SIGTERM → a stop request that every training loop of the attempt polls.
 
-    def __init__(self, flag_file: Path | None = None) -> None:
+    Three ways the request travels: a flag (this process), a file (`flag_file`, for Ray
+    processes on the same pod) and a marker object `Files.STOP` in the attempt's prefix
+    (`marker`, for ranks and trials on the other pods of a Ray cluster). Whichever pod got the
+    SIGTERM writes the marker (the driver from here, a worker pod through
+    `python -m kubetrain_trainer.stop`); `requested()` looks for it at most once every
+    `interval` seconds, so polling between batches stays cheap.
+    """
+
+    def __init__(
+        self, flag_file: Path | None = None, marker: Storage | None = None, interval: float = 1.0
+    ) -> None:
         self.flag_file = flag_file
+        self.marker = marker
+        self.interval = interval
         self._requested = False
+        self._checked_at = -math.inf
+        self._installed = False
 
     def install(self) -> StopSignal:
         signal.signal(signal.SIGTERM, self._handle)
+        self._installed = True
+        return self
+
+    def reclaim(self) -> None:
+        """Take SIGTERM back after `ray.init`, which replaces the driver's handler with one that
+        exits at once (ray-project/ray#26729), so the ranks would never hear of it."""
+        if self._installed and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handle)
+
+    def watch(self, marker: Storage | None) -> StopSignal:
+        """Share requests through `marker` (the attempt's storage) from now on."""
+        if marker is None:
+            return self
+        self.marker = marker
+        if self._requested:
+            self.announce()
         return self
 
     def _handle(self, signum: int, frame: object) -> None:
         self.request()
+        if self.marker is not None:
+            # Not in the handler itself: it may have interrupted a call on the same client.
+            threading.Thread(target=self.announce, name="kubetrain-stop", daemon=True).start()
 
     def request(self) -> None:
         self._requested = True
@@ -193,12 +233,35 @@ class StopSignal:
             self.flag_file.parent.mkdir(parents=True, exist_ok=True)
             self.flag_file.touch()
 
+    def announce(self) -> bool:
+        """Write the stop marker for the ranks on other pods; False when it could not be."""
+        if self.marker is None:
+            return False
+        payload = {"time": time.time(), "host": socket.gethostname()}
+        try:
+            self.marker.write_bytes(Files.STOP, json.dumps(payload).encode())
+        except (TrainerError, OSError) as exc:
+            print(f"kubetrain: cannot write the stop marker: {exc}", file=sys.stderr)
+            return False
+        return True
+
     def requested(self) -> bool:
-        return self._requested or bool(self.flag_file and self.flag_file.exists())
+        if self._requested or bool(self.flag_file and self.flag_file.exists()):
+            return True
+        now = time.monotonic()
+        if self.marker is not None and now - self._checked_at >= self.interval:
+            self._checked_at = now
+            with contextlib.suppress(TrainerError, OSError):
+                self._requested = self.marker.exists(Files.STOP)
+        return self._requested
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"flag_file": self.flag_file}
+        # Subclasses (tests) keep their own attributes; a copy starts with its own state.
+        private = ("_requested", "_checked_at", "_installed")
+        return {k: v for k, v in self.__dict__.items() if k not in private}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.flag_file = state["flag_file"]
+        self.__dict__.update(state)
         self._requested = False
+        self._checked_at = -math.inf
+        self._installed = False

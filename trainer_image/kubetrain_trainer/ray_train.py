@@ -26,7 +26,7 @@ from typing import Any
 from kubetrain_trainer.errors import Interrupted, TrainerError
 from kubetrain_trainer.models import NetworkDef
 from kubetrain_trainer.prepare import Arrays
-from kubetrain_trainer.storage import S3Storage
+from kubetrain_trainer.storage import S3Storage, Storage
 from kubetrain_trainer.torch_train import LoopHooks, NetworkOutcome
 
 
@@ -104,11 +104,16 @@ def fit_distributed(
             ),
             run_config=RunConfig(name="training", **_run_storage(hooks, tmp)),
         )
+        if hooks.stop is not None:
+            hooks.stop.reclaim()
         try:
             result = trainer.fit()
         except Exception as exc:
-            if hooks.stop is not None and hooks.stop.requested():
-                raise Interrupted("stopped by SIGTERM; rank 0 wrote a checkpoint.") from exc
+            if _interrupted(exc) or (hooks.stop is not None and hooks.stop.requested()):
+                raise Interrupted(
+                    f"stopped by SIGTERM; all {spec.workers} ranks stopped together and rank 0 "
+                    "wrote the checkpoint they share."
+                ) from exc
             raise TrainerError(f"distributed training failed: {describe_failure(exc)}") from exc
         if result.checkpoint is None:
             raise TrainerError("distributed training returned no model.")
@@ -120,19 +125,20 @@ def fit_distributed(
     return outcome
 
 
-def _run_storage(hooks: LoopHooks, local: str) -> dict[str, Any]:
-    """Where Ray Train keeps its run: a place every node can reach.
+def ray_storage(store: Storage | None, local: str, *parts: str) -> dict[str, Any]:
+    """Where Ray Train or Ray Tune keeps its run: a place every node can reach.
 
     On a multi-node Ray cluster (the operator's head and worker pods) a local directory exists
-    on one node only and Ray Train refuses it, so the job's S3 store is used when it has one;
-    `local` (a temporary directory) otherwise, e.g. for `kubetrain run --output DIR`.
+    on one node only, and Ray refuses a checkpoint that a worker on another node wrote there;
+    so a run of a job with an S3 store lives at `parts` below `store`, through a pyarrow S3
+    file system. `local` (a temporary directory) otherwise, e.g. `kubetrain run --output DIR`.
+    The `RunConfig` arguments: `storage_path` and, for S3, `storage_filesystem`.
     """
-    job = getattr(hooks.checkpoints, "job", None)
-    if not isinstance(job, S3Storage):
+    if not isinstance(store, S3Storage):
         return {"storage_path": local}
     import pyarrow.fs
 
-    settings = job.settings
+    settings = store.settings
     scheme, _, host = (settings.endpoint or "").partition("://")
     filesystem = pyarrow.fs.S3FileSystem(
         access_key=settings.access_key,
@@ -141,9 +147,21 @@ def _run_storage(hooks: LoopHooks, local: str) -> dict[str, Any]:
         endpoint_override=host or None,
         scheme=scheme or "https",
     )
-    attempt = getattr(hooks.checkpoints, "attempt", "0")
-    path = "/".join(p for p in (job.bucket, job.prefix, "ray-train", str(attempt)) if p)
+    path = "/".join(p.strip("/") for p in (store.bucket, store.prefix, *parts) if p)
     return {"storage_path": path, "storage_filesystem": filesystem}
+
+
+def _run_storage(hooks: LoopHooks, local: str) -> dict[str, Any]:
+    """Ray Train's run of this attempt: `<job>/ray-train/<attempt>` in the job's store."""
+    job = getattr(hooks.checkpoints, "job", None)
+    attempt = str(getattr(hooks.checkpoints, "attempt", "0"))
+    return ray_storage(job, local, "ray-train", attempt)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether the ranks stopped for a SIGTERM (each raised `Interrupted`)."""
+    failures = getattr(exc, "worker_failures", None) or {}
+    return bool(failures) and all(isinstance(e, Interrupted) for e in failures.values())
 
 
 _FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<name>\S+)')

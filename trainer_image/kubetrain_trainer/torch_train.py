@@ -49,23 +49,6 @@ class TrainingSpec:
     dropout: float = 0.0
     gradient_clip: float | None = None
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 1 or self.batch_size < 1:
-            problems.append("epochs and batchSize must be at least 1")
-        if not self.learning_rate > 0:
-            problems.append("learningRate must be positive")
-        if self.optimizer.lower() not in OPTIMIZERS:
-            problems.append(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
-        if self.loss and _loss_key(self.loss) not in (*CLASSIFICATION_LOSSES, *REGRESSION_LOSSES):
-            problems.append(
-                f"loss {self.loss!r} is not one of {CLASSIFICATION_LOSSES + REGRESSION_LOSSES}"
-            )
-        if not 0 <= self.dropout < 1:
-            problems.append("dropout must be in [0, 1)")
-        if problems:
-            raise InvalidSpecError("invalid training settings: " + "; ".join(problems) + ".")
-
 
 def _loss_key(name: str) -> str:
     key = name.lower().replace("-", "_")
@@ -130,6 +113,7 @@ class NetworkOutcome:
     epochs_run: int = 0  # epochs trained by this process (not counting resumed ones)
     best_epoch: int = 0
     resumed_from_epoch: int | None = None
+    resumed_from_attempt: str | None = None  # the attempt whose checkpoint it went on from
     stopped_early: bool = False
     diverged: bool = False
     device: str = "cpu"
@@ -206,7 +190,7 @@ def fit_network(
     if source is not None:
         found = source.latest()
         if found is not None:
-            state, _ = found
+            state, pointer = found
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch = int(state["epoch"]) + 1
@@ -214,6 +198,7 @@ def fit_network(
             best_loss, best_epoch = state["best_loss"], state["best_epoch"]
             best_state, bad_epochs = state["best_state"], state["bad_epochs"]
             outcome.resumed_from_epoch = int(state["epoch"])
+            outcome.resumed_from_attempt = str(pointer["attempt"])
 
     net = wrap_model(model) if wrap_model else model
     # Each worker trains on its own shard; rank r takes every world_size-th row.
@@ -249,7 +234,7 @@ def fit_network(
         order = torch.randperm(len(x_train), generator=generator)
         total, count, grad_sq, steps = 0.0, 0, 0.0, 0
         for i in range(0, len(order), batch_size):
-            if hooks.stop is not None and hooks.stop.requested():
+            if _stop_agreed(hooks.stop, world_size, device):
                 raise interrupted(epoch - 1)
             idx = order[i : i + batch_size]
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)
@@ -309,7 +294,7 @@ def fit_network(
         if spec.patience is not None and bad_epochs >= spec.patience:
             outcome.stopped_early = True
             break
-        if hooks.stop is not None and hooks.stop.requested():
+        if _stop_agreed(hooks.stop, world_size, device):
             raise interrupted(epoch)
 
     if best_state is not None:
@@ -318,6 +303,26 @@ def fit_network(
     outcome.best_epoch = best_epoch
     outcome.state_dict = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     return outcome
+
+
+def _stop_agreed(stop: StopSignal | None, world_size: int, device: str) -> bool:
+    """Whether to stop now; data-parallel ranks decide together.
+
+    Ranks see a stop request at different moments (each polls the marker on its own clock),
+    but DDP synchronises every step: a rank that stopped alone would leave the others waiting
+    in the next all-reduce. So the ranks all-reduce their answers, and stop together.
+    """
+    local = stop is not None and stop.requested()
+    if world_size <= 1:
+        return local
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available() or not dist.is_initialized():
+        return local
+    flag = torch.tensor([1.0 if local else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def network_predict(

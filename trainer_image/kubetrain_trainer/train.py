@@ -75,7 +75,7 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     epochs_run: int = 0
     resumed_from_epoch: int | None = None
-    resumed_from_attempt: str | None = None  # scikit-learn: the attempt whose fit was reused
+    resumed_from_attempt: str | None = None  # the attempt whose fit or checkpoint was reused
     stopped_early: bool = False
     diverged: bool = False
     seconds: float = 0.0
@@ -225,6 +225,7 @@ def train(
         history=outcome.history,
         epochs_run=outcome.epochs_run,
         resumed_from_epoch=outcome.resumed_from_epoch,
+        resumed_from_attempt=outcome.resumed_from_attempt,
         stopped_early=outcome.stopped_early,
         diverged=outcome.diverged,
         seconds=time.monotonic() - started,

@@ -25,6 +25,7 @@ JSON strings, because Optuna's categorical distributions only hold scalars.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -36,8 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from kubetrain_trainer.checkpoint import StopSignal
+from kubetrain_trainer.checkpoint import CheckpointPolicy, CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError, TrainerError
+from kubetrain_trainer.ray_train import ray_storage
+from kubetrain_trainer.storage import Storage
 from kubetrain_trainer.trial_log import TrialLog
 
 _JSON = "json:"
@@ -199,12 +202,21 @@ def objective_value(ctx: TrialContext, pred: np.ndarray, proba: np.ndarray | Non
     return float(value)
 
 
-def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
-    """One trial: train with this point of the search space, report the objective."""
+def _trial(
+    config: dict[str, Any], ctx: TrialContext, stop: StopSignal | None, partial: _Partial | None
+) -> None:
+    """One trial: train with this point of the search space, report the objective.
+
+    A network trial polls `stop` between batches; on a stop request it saves its training
+    state under `partial` (a Storage: `<job>/tuning/<fingerprint>/partial`, keyed by its
+    configuration) and ends, and a trial of the same configuration in a later attempt resumes
+    from there.
+    """
     import joblib
+    import ray
     from ray import tune
 
-    from kubetrain_trainer.torch_train import LoopHooks, network_predict
+    from kubetrain_trainer.torch_train import LoopHooks, network_predict, pick_device
     from kubetrain_trainer.train import train
 
     spec = ctx.model.with_params(decode_params(config))
@@ -241,7 +253,8 @@ def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
 
     def on_epoch(record: dict[str, Any], val_out: np.ndarray | None) -> None:
         assert val_out is not None
-        state = {k: v.detach().clone() for k, v in current["model"].state_dict().items()}
+        weights = current["model"].state_dict().items()
+        state = {k: v.detach().to("cpu", copy=True) for k, v in weights}
         pred, proba = network_predict(definition, state, ctx.task, ctx.validation.x)
         model_fn = lambda: TrainedModel(  # noqa: E731
             ctx.task, "torch", ctx.preprocessor, network=definition, state_dict=state
@@ -249,9 +262,11 @@ def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
         value = objective_value(ctx, pred, proba)
         report(value, record["epoch"], model_fn, last=record["epoch"] >= epochs)
 
+    store = partial.store(config) if partial is not None else None
     outcome = fit_network(
         ctx.task, definition, spec.training, ctx.train, ctx.validation, seed=spec.seed,
-        hooks=LoopHooks(on_epoch=on_epoch),
+        hooks=LoopHooks(on_epoch=on_epoch, stop=stop, checkpoints=store),
+        device=pick_device(use_gpu=bool(ray.get_gpu_ids())),
         wrap_model=lambda m: current.setdefault("model", m),
     )  # fmt: skip
     if outcome.stopped_early:  # early stopping ended it before the last epoch: checkpoint now
@@ -263,6 +278,40 @@ def _trial(config: dict[str, Any], ctx: TrialContext) -> None:
                  "epoch": last_epoch},
                 checkpoint=tune.Checkpoint.from_directory(tmp),
             )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """Where stopped trials keep their training state (`<job>/tuning/<fingerprint>/partial`),
+    and the attempt that writes there."""
+
+    storage: Storage
+    attempt: str
+
+    def store(self, config: dict[str, Any]) -> CheckpointStore:
+        """The checkpoints of trials of `config`: saved on SIGTERM, resumed by a later trial."""
+        key = hashlib.sha256(_config_key(config).encode()).hexdigest()[:16]
+        # No periodic saves (one per epoch per trial costs more than the epoch): SIGTERM only.
+        policy = CheckpointPolicy(every_epochs=None)
+        return CheckpointStore(self.storage.child(key), self.attempt, key, policy, keep=1)
+
+
+def trial_resources(spec: TuneSpec, model: Any, cluster: dict[str, float]) -> dict[str, float]:
+    """What one trial asks Ray for, from the compute spec and the Ray cluster it runs on.
+
+    `compute.workers` pods of equal size (`cluster` / workers CPUs each, `gpusPerWorker` GPUs
+    each) share `parallelTrials` trials: a trial gets a whole number of its worker's CPUs (at
+    least one) and its share of the worker's GPUs. GPUs are asked for only when the cluster
+    has some (a laptop's Ray has none: there trials train on the CPU, as Ray Train does).
+    """
+    workers = max(1, int(model.workers))
+    sharing = max(1, math.ceil(spec.parallel_trials / workers))
+    cpus_per_worker = float(cluster.get("CPU", 1.0)) / workers
+    resources = {"cpu": float(max(1, math.floor(cpus_per_worker / sharing)))}
+    gpus = float(model.gpus_per_worker or 0)
+    if gpus > 0 and float(cluster.get("GPU", 0.0)) > 0:
+        resources["gpu"] = gpus / sharing if gpus >= 1 else gpus
+    return resources
 
 
 class _FailureBudget:
@@ -351,7 +400,6 @@ def run_tuning(
     ctx: TrialContext,
     *,
     progress: Any = None,
-    storage_dir: Path | None = None,
     log: TrialLog | None = None,
     stop: StopSignal | None = None,
 ) -> TuningResult:
@@ -375,8 +423,16 @@ def run_tuning(
     per_trial: dict[str, dict[str, Any]] = {}
     keep_models = spec.final_model == "best-trial"
 
+    def publish(force: bool) -> None:
+        if progress is not None:
+            best = (ctx.objective.metric, state["best"])
+            progress.update("tuning", completed=state["done"], total=pending.planned,
+                            unit="trials", best=best, force=force)  # fmt: skip
+
     class Budget(Callback):
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            if stop is not None and stop.requested():
+                return  # stopped by SIGTERM (it saved its state), not a failure
             budget.errored += 1
             self._progress()
 
@@ -399,10 +455,7 @@ def run_tuning(
 
         def _progress(self) -> None:
             state["done"] += 1
-            if progress is not None:
-                best = (ctx.objective.metric, state["best"])
-                progress.update("tuning", completed=state["done"], total=pending.planned,
-                                unit="trials", best=best)  # fmt: skip
+            publish(force=state["done"] >= pending.planned)
 
     class StopOnFailures(Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
@@ -418,9 +471,14 @@ def run_tuning(
     if num_samples > 0:
         if not ray.is_initialized():
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        store = log.storage if log is not None else None
+        run_attempt = log.attempt if log is not None else "0"
+        partial = None if store is None else _Partial(store.child("partial"), run_attempt)
+        resources = trial_resources(spec, ctx.model, ray.cluster_resources())
         with tempfile.TemporaryDirectory(prefix="kubetrain-tune-") as tmp:
+            trainable = tune.with_parameters(_trial, ctx=ctx, stop=stop, partial=partial)
             tuner = tune.Tuner(
-                tune.with_resources(tune.with_parameters(_trial, ctx=ctx), {"cpu": 1}),
+                tune.with_resources(trainable, resources),
                 param_space=param_space(spec),
                 tune_config=tune.TuneConfig(
                     metric="objective",
@@ -432,7 +490,8 @@ def run_tuning(
                 ),
                 run_config=tune.RunConfig(
                     name="tuning",
-                    storage_path=str(storage_dir or tmp),
+                    # Trials on every pod checkpoint there, and the driver reads them back.
+                    **ray_storage(store, tmp, "ray", run_attempt),
                     stop=StopOnFailures(),
                     callbacks=[Budget()],
                     checkpoint_config=tune.CheckpointConfig(
@@ -443,16 +502,18 @@ def run_tuning(
                     verbose=0,
                 ),
             )
+            if stop is not None:
+                stop.reclaim()
             grid = tuner.fit()
+            _raise_if_stopped(stop, log)  # trials it cut short have no result to choose from
+            publish(force=True)  # the last count, never lost to the progress interval
             attempt = log.attempt if log is not None else None
             rows += [_result_row(grid[i], mode, epochs, attempt) for i in range(len(grid))]
             if any(
                 r["error"] is None and r["objective"] is not None for r in rows[len(pending.past) :]
             ):
                 new_best = _best_of_grid(grid, mode)
-    if stop is not None and stop.requested():
-        kept = "" if log is None else f"; {len(log.finished())} finished trials are kept"
-        raise Interrupted(f"stopped by SIGTERM during tuning{kept}.")
+    _raise_if_stopped(stop, log)
     if budget.errored > spec.max_failed_trials:
         raise TrainerError(
             f"tuning failed: {budget.errored} trials failed, more than maxFailedTrials "
@@ -482,6 +543,12 @@ def run_tuning(
     )
 
 
+def _raise_if_stopped(stop: StopSignal | None, log: TrialLog | None) -> None:
+    if stop is not None and stop.requested():
+        kept = "" if log is None else f"; {len(log.finished())} finished trials are kept"
+        raise Interrupted(f"stopped by SIGTERM during tuning{kept}.")
+
+
 def _record(
     log: TrialLog,
     trial: Any,
@@ -494,7 +561,9 @@ def _record(
     config = dict(trial.config or {})
     keys = pending.plan_keys.get(_config_key(config))
     key = keys.pop(0) if keys else f"attempt-{log.attempt}-{trial.trial_id}"
-    ran = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+    last = trial.last_result or {}
+    # A trial resumed from a stopped one's state reports its epochs, not Tune's iterations.
+    ran = int(last.get("epoch") or last.get("training_iteration") or 0)
     checkpoint = trial.checkpoint if keep_models else None
 
     def model() -> Any:
@@ -550,7 +619,9 @@ def _best_of_grid(grid: Any, mode: str) -> dict[str, Any]:
     """The best trial of this attempt's Tune run: its config, value, best epoch and model."""
     best_result = grid.get_best_result(metric="objective", mode=mode, scope="all")
     best_model = None
-    checkpoint = best_result.get_best_checkpoint("objective", mode)
+    checkpoint = (
+        best_result.get_best_checkpoint("objective", mode) if best_result.best_checkpoints else None
+    )
     if checkpoint is not None:
         import joblib
 

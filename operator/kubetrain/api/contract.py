@@ -73,6 +73,8 @@ SCRATCH = "/tmp/kubetrain"
 TERMINATION_LOG = "/dev/termination-log"
 TRAINER_COMMAND = ("python", "-m", "kubetrain_trainer")
 """Every trainer container's driver, built-in model or bring-your-own code alike."""
+STOP_COMMAND = ("python", "-m", "kubetrain_trainer.stop")
+"""What a Ray worker pod runs on SIGTERM: writes `Files.STOP`, so every rank checkpoints."""
 METRICS_LINE_PREFIX = '{"kubetrain": "metrics"'
 """How a line of the user's stdout that reports metrics starts (see the trainer's helper)."""
 

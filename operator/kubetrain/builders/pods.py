@@ -10,6 +10,7 @@ pod group (see `builders.kueue`); `runPolicy.priorityClassName` passes through t
 
 from __future__ import annotations
 
+import shlex
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from kubetrain.api.contract import (
     SCRATCH,
     SPEC_MOUNT,
     SPEC_PATH,
+    STOP_COMMAND,
     TRAINER_COMMAND,
     Env,
     attempt_prefix,
@@ -172,8 +174,8 @@ def _head_host(job: JobRef, attempt: int) -> str:
     return f"{naming.service(job, attempt)}.{job.namespace}.svc"
 
 
-# The container's PID 1 is a shell: it forwards SIGTERM to what it runs (a shell as PID 1 would
-# ignore it), waits for that to finish (the trainer checkpoints), and exits with its code.
+# The container's PID 1 is a shell: the head's forwards SIGTERM to the driver (a shell as PID 1
+# would ignore it), waits for that to finish (the trainer checkpoints), and exits with its code.
 _FORWARD_TERM = "trap 'kill -TERM \"$child\" 2>/dev/null' TERM\n"
 _WAIT_CHILD = (
     'wait "$child"; rc=$?\nwhile kill -0 "$child" 2>/dev/null; do wait "$child"; rc=$?; done\n'
@@ -185,7 +187,10 @@ def _worker_script(job: JobRef, attempt: int, p: Placement, config: OperatorConf
 
     When the driver is done the head stops Ray, and `ray start --block` returns an error; a
     worker whose head is gone has done its part and exits 0: the head's exit code is the
-    attempt's verdict.
+    attempt's verdict. A SIGTERM is not forwarded to Ray (its ranks would die without a
+    checkpoint): the pod writes the attempt's stop marker instead, every rank checkpoints and
+    stops, and the pod keeps its Ray node until the head stops the cluster (or the grace
+    period ends).
     """
     probe = (
         'python -c "import socket; '
@@ -194,8 +199,8 @@ def _worker_script(job: JobRef, attempt: int, p: Placement, config: OperatorConf
         " 2>/dev/null"
     )
     return (
-        f"for i in $(seq 120); do {probe} && break; sleep 1; done\n"
-        + _FORWARD_TERM
+        f"trap 'stopping=1; {shlex.join(STOP_COMMAND)}' TERM\n"
+        + f'for i in $(seq 120); do [ -z "$stopping" ] || exit 0; {probe} && break; sleep 1; done\n'
         + f"{_ray_start(ROLE_WORKER, job, attempt, p, config)} & child=$!\n"
         + _WAIT_CHILD
         + f"{probe} || exit 0\n"

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+
+def _tests_travel_by_value() -> None:
+    """Ray's processes cannot import these test modules (pytest imports them by path), so what
+    they define and Ray ships — a test's StopSignal, say — is pickled by value."""
+    import sys
+
+    from ray import cloudpickle
+
+    here = str(Path(__file__).parent)
+    for module in list(sys.modules.values()):
+        if str(getattr(module, "__file__", "") or "").startswith(here):
+            cloudpickle.register_pickle_by_value(module)
 
 
 @pytest.fixture(scope="session")
@@ -16,5 +30,6 @@ def ray_local() -> Iterator[None]:
     os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    _tests_travel_by_value()
     yield
     ray.shutdown()

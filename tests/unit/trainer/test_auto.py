@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.support.trainer import config_of, run_spec
 
 from kubetrain_trainer.auto import AutoSpec, candidates, plan
 from kubetrain_trainer.train import MODEL_KEY
-
-from .conftest import config_of, run_spec
 
 DIABETES_AUTO = {
     "problem": {"task": "regression", "target": "target", "objective": {"metric": "mae"}},

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn import datasets, metrics
 from sklearn.model_selection import train_test_split
+from tests.support.trainer import run_spec
 
 from kubetrain.api.catalogue import MODELS
 from kubetrain_trainer.models import (
@@ -16,8 +17,6 @@ from kubetrain_trainer.models import (
     estimator_class,
     make_estimator,
 )
-
-from .conftest import run_spec
 
 
 def test_every_catalogue_entry_has_a_builder_and_every_builder_an_entry():

@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from tests.support.trainer import run_spec
 
 from kubetrain_trainer.baselines import detect_season
 from kubetrain_trainer.columns import ColumnSpec
 from kubetrain_trainer.data import LoadedData
 from kubetrain_trainer.prepare import PrepSpec, prepare
-
-from .conftest import run_spec
 
 SUNSPOTS = {
     "problem": {

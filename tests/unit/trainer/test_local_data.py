@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests.support.manifests import manifest
 
 from kubetrain.api import check_training_job
-
-from .conftest import manifest
 
 
 def _survey(n: int = 300) -> pd.DataFrame:

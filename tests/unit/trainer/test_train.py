@@ -113,9 +113,10 @@ def test_forecaster_round_trip_predicts_the_next_horizon(tmp_path: Path):
 
 
 def test_balanced_class_weights_lift_the_minority_class():
-    from kubetrain.api import check_training_job
+    from tests.support.manifests import manifest
+    from tests.support.trainer import config_of
 
-    from .conftest import config_of, manifest
+    from kubetrain.api import check_training_job
 
     rng = np.random.default_rng(0)
     n = 600

@@ -1,0 +1,177 @@
+"""SIGTERM on one pod reaches every rank: the stop marker in the attempt's prefix, polled
+cheaply by every `StopSignal`; trials ask Ray for their share of a worker; Ray's runs live in
+the job's store."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubetrain.api.contract import Env, Files, attempt_prefix
+from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.errors import Interrupted
+from kubetrain_trainer.storage import LocalStorage, S3Settings, S3Storage
+
+
+class CountingStorage(LocalStorage):
+    """A directory that counts how often it was asked whether a file exists."""
+
+    looks = 0
+
+    def exists(self, name: str) -> bool:
+        CountingStorage.looks += 1
+        return super().exists(name)
+
+
+def test_a_stop_requested_on_one_pod_is_seen_by_a_rank_on_another(tmp_path: Path):
+    attempt = LocalStorage(tmp_path / "ns/job/1")
+    driver = StopSignal(marker=attempt)
+    rank = pickle.loads(pickle.dumps(StopSignal(marker=attempt, interval=0)))
+    assert not rank.requested()
+
+    driver.request()
+    assert driver.announce()
+    assert (tmp_path / "ns/job/1" / Files.STOP).is_file()
+    assert rank.requested()
+
+
+def test_polling_the_marker_is_throttled(tmp_path: Path):
+    CountingStorage.looks = 0
+    stop = StopSignal(marker=CountingStorage(tmp_path), interval=0.3)
+    for _ in range(1000):  # a thousand batches within the interval: one look at the store
+        assert not stop.requested()
+    assert CountingStorage.looks == 1
+    time.sleep(0.35)
+    stop.requested()
+    assert CountingStorage.looks == 2
+
+
+def test_sigterm_writes_the_marker_for_the_other_pods(tmp_path: Path):
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        stop = StopSignal(tmp_path / "flag").install().watch(LocalStorage(tmp_path / "attempt"))
+        os.kill(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "attempt" / Files.STOP).exists():
+            assert time.monotonic() < deadline, "no stop marker after SIGTERM"
+            time.sleep(0.05)
+        assert stop.requested() and (tmp_path / "flag").exists()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_request_before_the_store_is_known_is_announced_when_it_is(tmp_path: Path):
+    stop = StopSignal()
+    stop.request()  # SIGTERM while the spec is still being read
+    stop.watch(LocalStorage(tmp_path))
+    assert (tmp_path / Files.STOP).is_file()
+
+
+def test_the_stop_entry_point_writes_the_marker_in_the_attempts_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from kubetrain_trainer import stop
+
+    env = {Env.OUTPUT_URI: str(tmp_path), Env.NAMESPACE: "team", Env.JOB_NAME: "wine",
+           Env.ATTEMPT: "3"}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert stop.main() == 0
+    prefix = attempt_prefix(str(tmp_path), "team", "wine", 3)
+    assert Path(prefix, Files.STOP).is_file()
+    assert "asked every rank to checkpoint and stop" in capsys.readouterr().out
+    # The driver of that attempt, watching the same prefix, sees it.
+    assert StopSignal(interval=0).watch(stop.attempt_storage()).requested()
+
+
+def test_the_stop_entry_point_outside_a_pod_says_so(monkeypatch: pytest.MonkeyPatch, capsys):
+    from kubetrain_trainer import stop
+
+    monkeypatch.delenv(Env.OUTPUT_URI, raising=False)
+    assert stop.main() == 1
+    assert "not in a pod of an attempt" in capsys.readouterr().err
+
+
+def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Path):
+    """The loop polls between batches; the marker appears after epoch 3 (another pod's
+    SIGTERM): the loop saves epoch 3 and raises Interrupted."""
+    from tests.support.manifests import IRIS_MLP
+    from tests.support.trainer import config_of
+
+    from kubetrain_trainer.torch_train import LoopHooks, fit_network
+    from kubetrain_trainer.train import build_network_def
+    from kubetrain_trainer.workflow import prepare
+
+    config = config_of(IRIS_MLP)
+    from kubetrain_trainer.data import load
+
+    prepared = prepare(load(config.data), config.preparation)
+    job = LocalStorage(tmp_path / "ns/t")
+    other_pod = StopSignal(marker=job.child("1"))
+
+    def on_epoch(record: dict[str, Any], _: Any) -> None:
+        if record["epoch"] == 3:
+            other_pod.announce()
+
+    hooks = LoopHooks(
+        checkpoints=CheckpointStore(job, "1", "fp"),
+        stop=StopSignal(marker=job.child("1"), interval=0),
+        on_epoch=on_epoch,
+    )
+    definition = build_network_def(config.model, "classification", prepared.preprocessor,
+                                   prepared.train)  # fmt: skip
+    with pytest.raises(Interrupted, match="after epoch 3"):
+        fit_network("classification", definition, config.model.training, prepared.train,
+                    prepared.validation, seed=1, hooks=hooks)  # fmt: skip
+    assert CheckpointStore(job, "2", "fp").latest()[1]["epoch"] == 3  # type: ignore[index]
+
+
+def _tuning(parallel: int) -> Any:
+    from kubetrain_trainer.tune import TuneSpec
+
+    return TuneSpec(search_space={}, parallel_trials=parallel)
+
+
+def _model(workers: int, gpus: float = 0) -> Any:
+    from kubetrain_trainer.train import ModelSpec
+
+    return ModelSpec(name="mlp", workers=workers, gpus_per_worker=gpus)
+
+
+@pytest.mark.parametrize(
+    ("workers", "gpus", "parallel", "cluster", "expected"),
+    [
+        # tuning-wine: 2 pods of 2 CPUs, 4 trials at once: one CPU each
+        (2, 0, 4, {"CPU": 4.0}, {"cpu": 1.0}),
+        # 2 pods of 8 CPUs, 4 trials: two trials per pod, 4 CPUs each
+        (2, 0, 4, {"CPU": 16.0}, {"cpu": 4.0}),
+        # one GPU per worker, two trials share each worker: half a GPU each
+        (2, 1, 4, {"CPU": 16.0, "GPU": 2.0}, {"cpu": 4.0, "gpu": 0.5}),
+        # one trial at a time on a 4-GPU worker: the trial gets all four
+        (1, 4, 1, {"CPU": 8.0, "GPU": 4.0}, {"cpu": 8.0, "gpu": 4.0}),
+        # GPUs asked for, but the Ray cluster has none (a laptop): CPU trials, never stuck
+        (1, 1, 2, {"CPU": 2.0}, {"cpu": 1.0}),
+    ],
+)
+def test_a_trial_asks_for_its_share_of_a_worker(workers, gpus, parallel, cluster, expected):
+    from kubetrain_trainer.tune import trial_resources
+
+    assert trial_resources(_tuning(parallel), _model(workers, gpus), cluster) == expected
+
+
+def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(tmp_path: Path):
+    from kubetrain_trainer.ray_train import ray_storage
+
+    settings = S3Settings(endpoint="http://127.0.0.1:9000", access_key="a", secret_key="b")
+    job = S3Storage("kubetrain", "team/wine/tuning/abc", settings)
+    args = ray_storage(job, str(tmp_path), "ray", "2")
+    assert args["storage_path"] == "kubetrain/team/wine/tuning/abc/ray/2"
+    assert type(args["storage_filesystem"]).__name__ == "S3FileSystem"
+    # Without an S3 store (kubetrain run --output DIR) a local directory does.
+    assert ray_storage(LocalStorage(tmp_path), "/tmp/x", "ray", "2") == {"storage_path": "/tmp/x"}
