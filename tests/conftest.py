@@ -8,7 +8,6 @@ way to start operators for it. The helpers themselves live in tests/support.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 from tests.support import ROOT
 from tests.support.cluster import DevCluster, S3Store
-from tests.support.operator_harness import Harness
+from tests.support.operator_harness import Harness, prepare_namespace
 
 
 @pytest.fixture(scope="session")
@@ -71,17 +70,7 @@ def harness(
     dev_cluster: DevCluster, namespace: str, crd_installed: None, tmp_path: Path
 ) -> Iterator[Harness]:
     """A namespace holding the S3 credentials Secret, and a way to start operators for it."""
-    secret = json.loads(
-        dev_cluster.kubectl(
-            "get", "secret", dev_cluster.s3.secret_name, "-n", "default", "-o", "json"
-        ).stdout
-    )
-    secret["metadata"] = {"name": dev_cluster.s3.secret_name, "namespace": namespace}
-    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
-    # Every pod the operator creates must pass the real PodSecurity admission, level restricted.
-    dev_cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
+    prepare_namespace(dev_cluster, namespace)
     h = Harness(dev_cluster, namespace, tmp_path)
     yield h
     h.stop_all()

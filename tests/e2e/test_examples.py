@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.support.cluster import DevCluster
 from tests.support.examples import EXAMPLES, example, expectation
-from tests.support.operator_harness import Harness, wait_for
+from tests.support.operator_harness import Harness, prepare_namespace, wait_for
 
 from kubetrain.api.contract import Files, job_prefix
 
@@ -41,16 +41,7 @@ def trained(
     """One namespace, one operator, every example applied; waits until the CPU ones end."""
     namespace = f"examples-{int(time.time())}"
     dev_cluster.kubectl("create", "namespace", namespace)
-    dev_cluster.kubectl(
-        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
-    )
-    secret = json.loads(
-        dev_cluster.kubectl(
-            "get", "secret", dev_cluster.s3.secret_name, "-n", "default", "-o", "json"
-        ).stdout
-    )
-    secret["metadata"] = {"name": dev_cluster.s3.secret_name, "namespace": namespace}
-    dev_cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    prepare_namespace(dev_cluster, namespace)
     harness = Harness(dev_cluster, namespace, tmp_path_factory.mktemp("examples"))
     harness.operator()
     for path in EXAMPLES:

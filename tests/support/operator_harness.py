@@ -108,6 +108,21 @@ class Operator:
                 self.kill()
 
 
+def prepare_namespace(cluster: DevCluster, namespace: str) -> None:
+    """What a job's namespace holds: the S3 credentials Secret, and the PodSecurity level
+    "restricted", so every pod the operator creates passes the real admission."""
+    secret = json.loads(
+        cluster.kubectl(
+            "get", "secret", cluster.s3.secret_name, "-n", "default", "-o", "json"
+        ).stdout
+    )
+    secret["metadata"] = {"name": cluster.s3.secret_name, "namespace": namespace}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(secret))
+    cluster.kubectl(
+        "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"
+    )
+
+
 class Harness:
     """The dev cluster, a namespace with the S3 Secret, and operators for it."""
 
