@@ -306,7 +306,9 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         files.append(artifacts.write_json(out, Files.METRICS, evaluation.to_json()))
         files.append(artifacts.write_json(out, Files.SPEC, config.spec))
         if tuning_result is not None:
-            files.append(artifacts.write_json(out, "tuning/trials.json", tuning_result.trials))
+            files.append(
+                artifacts.write_json(out, f"{Files.TUNING}/trials.json", tuning_result.trials)
+            )
         files += artifacts.write_plots(out, plots)
     wall = time.monotonic() - wall_start
     gpus = model_spec.gpus_per_worker * trained.workers if trained.device == "cuda" else 0
