@@ -57,6 +57,15 @@ def make_namespace(cluster: DevCluster, name: str) -> None:
     )
 
 
+def deploy(cluster: DevCluster, verb: str, ns: str, values: Path) -> Any:
+    """`helm install` or `helm upgrade` of the chart with the dev values and `values` on top."""
+    dev = str(ROOT / "helm" / "values-dev.yaml")
+    return helm(
+        cluster, verb, RELEASE, str(CHART), "-n", ns, "-f", dev, "-f", str(values),
+        "--wait", "--timeout=5m",
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def cluster(dev_cluster: DevCluster) -> DevCluster:
     dev_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
@@ -127,20 +136,7 @@ def release(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> It
     values = tmp_path_factory.mktemp("helm") / "values.yaml"
     values.write_text(yaml.safe_dump(release_values(cluster, ns)))
     try:
-        installed = helm(
-            cluster,
-            "install",
-            RELEASE,
-            str(CHART),
-            "-n",
-            ns,
-            "-f",
-            str(ROOT / "helm" / "values-dev.yaml"),
-            "-f",
-            str(values),
-            "--wait",
-            "--timeout=5m",
-        )
+        installed = deploy(cluster, "install", ns, values)
         yield Release(ns, installed.stdout)
     finally:
         subprocess.run(
@@ -316,20 +312,7 @@ def test_upgrade_with_a_changed_profile_takes_effect(
     profiles[0]["resources"] = {"cpu": "1", "memory": "1536Mi"}  # the `local` profile
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump({**release_values(cluster, ns), "profiles": profiles}))
-    helm(
-        cluster,
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "-n",
-        ns,
-        "-f",
-        str(ROOT / "helm" / "values-dev.yaml"),
-        "-f",
-        str(values),
-        "--wait",
-        "--timeout=5m",
-    )
+    deploy(cluster, "upgrade", ns, values)
     wait_for(
         lambda: operator_pod(cluster, ns)["metadata"]["name"] != old_pod, 120, "a new operator pod"
     )
