@@ -33,6 +33,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from kubetrain.quantity import parse_quantity
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -181,10 +183,6 @@ QUANTITY_PATTERN = r"^(([0-9]+(\.[0-9]+)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE])?
 
 
 def _quantity(value: object) -> int | str:
-    # Imported here: the kubernetes client takes over a second to import, and the trainer's
-    # Ray trial workers import the API's catalogue without ever parsing a quantity.
-    from kubernetes.utils import parse_quantity
-
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise PydanticCustomError("quantity", "must be an integer or a string such as 500m, 4Gi")
     if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):

@@ -29,6 +29,7 @@ from kubetrain.api.contract import (
 from kubetrain.builders import kueue, naming
 from kubetrain.builders.naming import ROLE_HEAD, ROLE_TRAINER, ROLE_WORKER, JobRef
 from kubetrain.config import OperatorConfig
+from kubetrain.quantity import cpu_cores
 
 RAY_DASHBOARD_PORT = 8265
 
@@ -222,9 +223,7 @@ def _head_script(job: JobRef, attempt: int, p: Placement, config: OperatorConfig
 
 
 def _whole_cpus(cpu: str) -> int:
-    if cpu.endswith("m"):
-        return max(1, int(cpu[:-1]) // 1000)
-    return max(1, int(float(cpu)))
+    return max(1, int(cpu_cores(cpu)))
 
 
 def _command(
