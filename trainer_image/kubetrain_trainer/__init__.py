@@ -39,3 +39,7 @@ line); 2 invalid spec or unusable data (do not retry); 3 S3 denied access (do no
 Kubernetes API rights: none. The pod needs `automountServiceAccountToken: false` only; progress
 travels through S3 and stdout (see `progress` for why).
 """
+
+from kubetrain_trainer import _moved
+
+_moved.install()  # models saved before the stage packages name the old flat modules

@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain.api.contract import Env
-from kubetrain_trainer.auto import AutoSpec, candidates
-from kubetrain_trainer.checkpoint import CheckpointPolicy
-from kubetrain_trainer.columns import ColumnSpec
-from kubetrain_trainer.data import DataSource, builtin_info
+from kubetrain_trainer.data.columns import ColumnSpec
+from kubetrain_trainer.data.load import DataSource, builtin_info
 from kubetrain_trainer.errors import InvalidSpecError
-from kubetrain_trainer.evaluate import Objective
-from kubetrain_trainer.prepare import PrepSpec, TextFeatures
-from kubetrain_trainer.storage import S3Settings
-from kubetrain_trainer.torch_train import TrainingSpec
-from kubetrain_trainer.train import ModelSpec, catalogue_defaults
-from kubetrain_trainer.tune import SearchDomain, TuneSpec
+from kubetrain_trainer.evaluation.metrics import Objective
+from kubetrain_trainer.models.torch_train import TrainingSpec
+from kubetrain_trainer.models.train import ModelSpec, catalogue_defaults
+from kubetrain_trainer.preparation.preprocessors import PrepSpec, TextFeatures
+from kubetrain_trainer.runtime.checkpoint import CheckpointPolicy
+from kubetrain_trainer.runtime.storage import S3Settings
+from kubetrain_trainer.tuning.auto import AutoSpec, candidates
+from kubetrain_trainer.tuning.search import SearchDomain, TuneSpec
 
 BASE_TASK = {
     "classification": "classification",

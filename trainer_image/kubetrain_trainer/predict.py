@@ -6,7 +6,7 @@
 
 scikit-learn: `model.joblib` is the whole `TrainedModel` (fitted preprocessor + estimator).
 PyTorch: `network.json` (the `NetworkDef`), `state_dict.pt` (weights) and `preprocessor.joblib`;
-the network is rebuilt from `kubetrain_trainer.models` and the weights loaded into it, so no
+the network is rebuilt from `kubetrain_trainer.models.catalogue` and the weights loaded into it, so no
 pickled code objects are involved.
 
 For forecasting, `predict(history)` takes the series so far (time column and target) and
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kubetrain_trainer.models import NetworkDef
-from kubetrain_trainer.prepare import Arrays, Preprocessor, WindowPreprocessor
+from kubetrain_trainer.models.catalogue import NetworkDef
+from kubetrain_trainer.preparation.preprocessors import Arrays, Preprocessor, WindowPreprocessor
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TrainedModel:
 
     def predict_arrays(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if self.family == "torch":
-            from kubetrain_trainer.torch_train import network_predict
+            from kubetrain_trainer.models.torch_train import network_predict
 
             assert self.network is not None and self.state_dict is not None
             return network_predict(self.network, self.state_dict, self.task, x)

@@ -19,25 +19,27 @@ from typing import Any
 import numpy as np
 
 from kubetrain.api.contract import Files
-from kubetrain_trainer import artifacts, health, report
-from kubetrain_trainer.baselines import baseline_warnings, compare
-from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.artifacts import files as artifacts
+from kubetrain_trainer.artifacts import report
 from kubetrain_trainer.config import JobConfig
-from kubetrain_trainer.data import LoadedData, load
+from kubetrain_trainer.data.load import LoadedData, load
+from kubetrain_trainer.data.quality import quality_warnings
 from kubetrain_trainer.errors import DataError, InvalidSpecError
-from kubetrain_trainer.evaluate import (
+from kubetrain_trainer.evaluation import health
+from kubetrain_trainer.evaluation.baselines import baseline_warnings, compare
+from kubetrain_trainer.evaluation.metrics import (
     Evaluation,
     check_objective,
     cross_validation_summary,
     score,
     undefined_metric_warnings,
 )
-from kubetrain_trainer.prepare import Arrays, PreparedData, prepare
-from kubetrain_trainer.progress import ProgressReporter
-from kubetrain_trainer.quality import quality_warnings
-from kubetrain_trainer.storage import Storage
-from kubetrain_trainer.torch_train import LoopHooks
-from kubetrain_trainer.train import ModelSpec, TrainResult, train
+from kubetrain_trainer.models.torch_train import LoopHooks
+from kubetrain_trainer.models.train import ModelSpec, TrainResult, train
+from kubetrain_trainer.preparation.preprocessors import Arrays, PreparedData, prepare
+from kubetrain_trainer.runtime.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.runtime.progress import ProgressReporter
+from kubetrain_trainer.runtime.storage import Storage
 
 
 @dataclass
@@ -179,12 +181,12 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         validation = prepared.folds[0].validation  # tuning and early stopping need one
     search = config.tuning
     if search is None and config.auto is not None:
-        from kubetrain_trainer.auto import tune_spec
+        from kubetrain_trainer.tuning.auto import tune_spec
 
         search = tune_spec(config.auto)  # automatic selection runs as a planned search
     if search is not None:
-        from kubetrain_trainer.trial_log import TrialLog
-        from kubetrain_trainer.tune import TrialContext, run_tuning
+        from kubetrain_trainer.tuning.search import TrialContext, run_tuning
+        from kubetrain_trainer.tuning.trial_log import TrialLog
 
         stage = "tuning" if config.tuning is not None else "selection"
         progress.update(stage, completed=0, total=search.max_trials, unit="trials")
@@ -345,7 +347,7 @@ def _selection(config: JobConfig, result: Any) -> dict[str, Any] | None:
     """Automatic selection: every candidate ranked by its best trial's objective."""
     if config.auto is None or result is None:
         return None
-    from kubetrain_trainer.auto import ranking
+    from kubetrain_trainer.tuning.auto import ranking
 
     return {
         "metric": config.objective.metric,

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain_trainer.errors import Interrupted, TrainerError
-from kubetrain_trainer.models import NetworkDef
-from kubetrain_trainer.prepare import Arrays
-from kubetrain_trainer.storage import S3Storage, Storage
-from kubetrain_trainer.torch_train import LoopHooks, NetworkOutcome
+from kubetrain_trainer.models.catalogue import NetworkDef
+from kubetrain_trainer.models.torch_train import LoopHooks, NetworkOutcome
+from kubetrain_trainer.preparation.preprocessors import Arrays
+from kubetrain_trainer.runtime.storage import S3Storage, Storage
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -35,7 +35,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from kubetrain_trainer.torch_train import fit_network
+    from kubetrain_trainer.models.torch_train import fit_network
 
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from kubetrain.api.contract import Env
-from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError
-from kubetrain_trainer.health import live_findings, saturation
-from kubetrain_trainer.models import NetworkDef, make_network
-from kubetrain_trainer.prepare import Arrays
-from kubetrain_trainer.progress import ProgressReporter
+from kubetrain_trainer.evaluation.health import live_findings, saturation
+from kubetrain_trainer.models.catalogue import NetworkDef, make_network
+from kubetrain_trainer.preparation.preprocessors import Arrays
+from kubetrain_trainer.runtime.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.runtime.progress import ProgressReporter
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 CLASSIFICATION_LOSSES = ("cross_entropy",)

@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 
 from kubetrain.api.enums import Encoding, MissingStrategy, Scaling
-from kubetrain_trainer.baselines import Series, detect_season
-from kubetrain_trainer.columns import (
+from kubetrain_trainer.data.columns import (
     ColumnSpec,
     DatetimeEncoder,
     apply_types,
@@ -36,8 +35,9 @@ from kubetrain_trainer.columns import (
     id_like_columns,
     unseen_categories,
 )
-from kubetrain_trainer.data import LoadedData, check_target
+from kubetrain_trainer.data.load import LoadedData, check_target
 from kubetrain_trainer.errors import DataError
+from kubetrain_trainer.evaluation.baselines import Series, detect_season
 
 TASKS = ("classification", "regression", "forecasting")
 # The API's own spellings (kubetrain.api.enums), the one vocabulary of the preparation options.

@@ -28,7 +28,7 @@ import time
 from typing import Any, TextIO
 
 from kubetrain.api.contract import Files
-from kubetrain_trainer.storage import Storage
+from kubetrain_trainer.runtime.storage import Storage
 
 PROGRESS_FILE = Files.PROGRESS
 HEADLINE_FIELDS = ("completed", "total", "unit", "summary", "percent")

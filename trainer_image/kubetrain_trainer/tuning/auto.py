@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from kubetrain_trainer.errors import InvalidSpecError
-from kubetrain_trainer.train import MODEL_KEY
-from kubetrain_trainer.tune import SearchDomain, TuneSpec, TuningResult
+from kubetrain_trainer.models.train import MODEL_KEY
+from kubetrain_trainer.tuning.search import SearchDomain, TuneSpec, TuningResult
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from kubetrain_trainer.checkpoint import CheckpointPolicy, CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError, TrainerError
-from kubetrain_trainer.ray_train import ray_storage
-from kubetrain_trainer.storage import Storage
-from kubetrain_trainer.trial_log import TrialLog
+from kubetrain_trainer.models.ray_train import ray_storage
+from kubetrain_trainer.runtime.checkpoint import CheckpointPolicy, CheckpointStore, StopSignal
+from kubetrain_trainer.runtime.storage import Storage
+from kubetrain_trainer.tuning.trial_log import TrialLog
 
 _JSON = "json:"
 
@@ -188,7 +188,7 @@ class TrialContext:
 
 
 def objective_value(ctx: TrialContext, pred: np.ndarray, proba: np.ndarray | None) -> float:
-    from kubetrain_trainer.evaluate import score
+    from kubetrain_trainer.evaluation.metrics import score
 
     arrays = ctx.validation
     if ctx.task == "classification":
@@ -216,8 +216,8 @@ def _trial(
     import ray
     from ray import tune
 
-    from kubetrain_trainer.torch_train import LoopHooks, network_predict, pick_device
-    from kubetrain_trainer.train import train
+    from kubetrain_trainer.models.torch_train import LoopHooks, network_predict, pick_device
+    from kubetrain_trainer.models.train import train
 
     spec = ctx.model.with_params(decode_params(config))
     better = ctx.objective.better
@@ -243,9 +243,9 @@ def _trial(
         report(objective_value(ctx, pred, proba), 1, lambda: result.model, last=True)
         return
 
+    from kubetrain_trainer.models.torch_train import fit_network
+    from kubetrain_trainer.models.train import build_network_def
     from kubetrain_trainer.predict import TrainedModel
-    from kubetrain_trainer.torch_train import fit_network
-    from kubetrain_trainer.train import build_network_def
 
     definition = build_network_def(spec, ctx.task, ctx.preprocessor, ctx.train)
     current: dict[str, Any] = {}
