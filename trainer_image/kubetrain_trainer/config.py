@@ -23,7 +23,7 @@ from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.evaluation.metrics import Objective
 from kubetrain_trainer.models.torch_train import TrainingSpec
 from kubetrain_trainer.models.train import ModelSpec, catalogue_defaults
-from kubetrain_trainer.preparation.preprocessors import PrepSpec, TextFeatures
+from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
 from kubetrain_trainer.runtime.checkpoint import CheckpointPolicy
 from kubetrain_trainer.runtime.storage import S3Settings
 from kubetrain_trainer.tuning.auto import AutoSpec, candidates

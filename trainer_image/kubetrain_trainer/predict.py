@@ -6,8 +6,8 @@
 
 scikit-learn: `model.joblib` is the whole `TrainedModel` (fitted preprocessor + estimator).
 PyTorch: `network.json` (the `NetworkDef`), `state_dict.pt` (weights) and `preprocessor.joblib`;
-the network is rebuilt from `kubetrain_trainer.models.catalogue` and the weights loaded into it, so no
-pickled code objects are involved.
+the network is rebuilt from `kubetrain_trainer.models.catalogue` and the weights loaded into it,
+so no pickled code objects are involved.
 
 For forecasting, `predict(history)` takes the series so far (time column and target) and
 returns the next `horizon` values.
@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from kubetrain_trainer.models.catalogue import NetworkDef
-from kubetrain_trainer.preparation.preprocessors import Arrays, Preprocessor, WindowPreprocessor
+from kubetrain_trainer.preparation.preprocessors import Preprocessor, WindowPreprocessor
+from kubetrain_trainer.preparation.spec import Arrays
 
 
 @dataclass

@@ -36,7 +36,8 @@ from kubetrain_trainer.evaluation.metrics import (
 )
 from kubetrain_trainer.models.torch_train import LoopHooks
 from kubetrain_trainer.models.train import ModelSpec, TrainResult, train
-from kubetrain_trainer.preparation.preprocessors import Arrays, PreparedData, prepare
+from kubetrain_trainer.preparation.spec import Arrays, PreparedData
+from kubetrain_trainer.preparation.stage import prepare
 from kubetrain_trainer.runtime.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.runtime.progress import ProgressReporter
 from kubetrain_trainer.runtime.storage import Storage

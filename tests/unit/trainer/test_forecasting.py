@@ -14,8 +14,9 @@ from tests.support.trainer import run_spec
 
 from kubetrain_trainer.data.columns import ColumnSpec
 from kubetrain_trainer.data.load import LoadedData
-from kubetrain_trainer.evaluation.baselines import detect_season
-from kubetrain_trainer.preparation.preprocessors import PrepSpec, prepare
+from kubetrain_trainer.preparation.series import detect_season
+from kubetrain_trainer.preparation.spec import PrepSpec
+from kubetrain_trainer.preparation.stage import prepare
 
 SUNSPOTS = {
     "problem": {

@@ -14,7 +14,8 @@ from kubetrain_trainer.models.catalogue import make_estimator
 from kubetrain_trainer.models.torch_train import TrainingSpec
 from kubetrain_trainer.models.train import ModelSpec, train
 from kubetrain_trainer.predict import load_model
-from kubetrain_trainer.preparation.preprocessors import PrepSpec, TextFeatures, prepare
+from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
+from kubetrain_trainer.preparation.stage import prepare
 
 
 def _fit(dataset: str, prep: PrepSpec, model: ModelSpec):  # type: ignore[no-untyped-def]

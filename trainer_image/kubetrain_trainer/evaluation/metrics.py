@@ -1,7 +1,7 @@
 """Stage 5, evaluation: held-out metrics, the success threshold, and training-health warnings.
 
 Pure functions of arrays: `score(task, y_true, y_pred, proba)` returns the metric dict for one
-split; `check_objective` compares a metric with the declared threshold; `kubetrain_trainer.evaluation.health`
+split; `check_objective` compares a metric with the declared threshold; `evaluation.health`
 looks at the loss history and at the train/validation gap. Everything is in the target's own
 units (labels for classification, the original scale for regression and forecasting).
 """

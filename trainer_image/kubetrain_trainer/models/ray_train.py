@@ -26,7 +26,7 @@ from typing import Any
 from kubetrain_trainer.errors import Interrupted, TrainerError
 from kubetrain_trainer.models.catalogue import NetworkDef
 from kubetrain_trainer.models.torch_train import LoopHooks, NetworkOutcome
-from kubetrain_trainer.preparation.preprocessors import Arrays
+from kubetrain_trainer.preparation.spec import Arrays
 from kubetrain_trainer.runtime.storage import S3Storage, Storage
 
 

@@ -27,7 +27,7 @@ from kubetrain.api.contract import Env
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError
 from kubetrain_trainer.evaluation.health import live_findings, saturation
 from kubetrain_trainer.models.catalogue import NetworkDef, make_network
-from kubetrain_trainer.preparation.preprocessors import Arrays
+from kubetrain_trainer.preparation.spec import Arrays
 from kubetrain_trainer.runtime.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.runtime.progress import ProgressReporter
 

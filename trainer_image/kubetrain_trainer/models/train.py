@@ -18,7 +18,8 @@ import numpy as np
 from kubetrain_trainer.models.catalogue import NetworkDef, make_estimator, model_family, network_def
 from kubetrain_trainer.models.torch_train import LoopHooks, TrainingSpec, fit_network, pick_device
 from kubetrain_trainer.predict import TrainedModel
-from kubetrain_trainer.preparation.preprocessors import Arrays, Preprocessor
+from kubetrain_trainer.preparation.preprocessors import Preprocessor
+from kubetrain_trainer.preparation.spec import Arrays
 
 MODEL_KEY = "model"
 """The parameter of an automatic-selection trial that names its model."""
