@@ -27,7 +27,7 @@ from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
 from kubetrain_trainer.runtime.checkpoint import CheckpointPolicy
 from kubetrain_trainer.runtime.storage import S3Settings
 from kubetrain_trainer.tuning.auto import AutoSpec, candidates
-from kubetrain_trainer.tuning.search import SearchDomain, TuneSpec
+from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
 
 BASE_TASK = {
     "classification": "classification",

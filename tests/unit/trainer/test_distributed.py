@@ -141,8 +141,9 @@ def test_random_and_bayesian_search_then_retrain(tmp_path: Path, ray_local, algo
 
 
 def test_more_failed_trials_than_allowed_fails_the_search(ray_local):
-    from kubetrain_trainer.tuning.search import SearchDomain, TrialContext, TuneSpec, run_tuning
-    from kubetrain_trainer.workflow import prepare
+    from kubetrain_trainer.preparation.stage import prepare
+    from kubetrain_trainer.tuning.search import TrialContext, run_tuning
+    from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
 
     config = config_of(
         {

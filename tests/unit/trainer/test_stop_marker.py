@@ -106,7 +106,7 @@ def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Pa
 
     from kubetrain_trainer.models.torch_train import LoopHooks, fit_network
     from kubetrain_trainer.models.train import build_network_def
-    from kubetrain_trainer.workflow import prepare
+    from kubetrain_trainer.preparation.stage import prepare
 
     config = config_of(IRIS_MLP)
     from kubetrain_trainer.data.load import load
@@ -133,7 +133,7 @@ def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Pa
 
 
 def _tuning(parallel: int) -> Any:
-    from kubetrain_trainer.tuning.search import TuneSpec
+    from kubetrain_trainer.tuning.space import TuneSpec
 
     return TuneSpec(search_space={}, parallel_trials=parallel)
 
@@ -160,7 +160,7 @@ def _model(workers: int, gpus: float = 0) -> Any:
     ],
 )
 def test_a_trial_asks_for_its_share_of_a_worker(workers, gpus, parallel, cluster, expected):
-    from kubetrain_trainer.tuning.search import trial_resources
+    from kubetrain_trainer.tuning.trial import trial_resources
 
     assert trial_resources(_tuning(parallel), _model(workers, gpus), cluster) == expected
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from kubetrain_trainer.errors import InvalidSpecError
 from kubetrain_trainer.models.train import MODEL_KEY
-from kubetrain_trainer.tuning.search import SearchDomain, TuneSpec, TuningResult
+from kubetrain_trainer.tuning.results import TuningResult
+from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
 
 
 @dataclass(frozen=True)
