@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -63,7 +63,7 @@ class TrainedModel:
         pred, _ = self.predict_arrays(x)
         if isinstance(self.preprocessor, WindowPreprocessor):
             last = self.preprocessor.last_window(frame)[-1]
-            return self.preprocessor.inverse_target(pred, np.array([last]))[0]
+            return cast(np.ndarray, self.preprocessor.inverse_target(pred, np.array([last]))[0])
         return self.preprocessor.inverse_target(pred)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
@@ -95,7 +95,7 @@ def _full_proba(estimator: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
     proba = estimator.predict_proba(x)
     classes = list(getattr(estimator, "classes_", range(proba.shape[1])))
     if len(classes) == n_classes:
-        return proba
+        return cast(np.ndarray, proba)
     full = np.zeros((len(x), n_classes))
     for col, cls in enumerate(classes):
         full[:, int(cls)] = proba[:, col]

@@ -12,7 +12,7 @@ detected as the strongest autocorrelation peak of the differenced training serie
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -34,7 +34,7 @@ def seasonal_naive(
     index = origins[:, None] + steps[None, :] - season * (steps[None, :] // season + 1)
     if index.size and index.min() < 0:
         return None
-    return values[index]
+    return cast(np.ndarray, values[index])
 
 
 def _errors(truth: np.ndarray, guess: np.ndarray, scale: float) -> dict[str, float | None]:

@@ -7,7 +7,7 @@ and collects the warnings and training-health findings.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def cross_validate(
 
 
 def _units(model_pre: Any, arrays: Arrays, values: np.ndarray) -> np.ndarray:
-    return model_pre.inverse_target(values, arrays.offset)
+    return cast(np.ndarray, model_pre.inverse_target(values, arrays.offset))
 
 
 def score_split(result_model: Any, task: str, arrays: Arrays) -> tuple[dict[str, Any], Any]:

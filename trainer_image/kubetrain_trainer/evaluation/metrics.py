@@ -215,8 +215,10 @@ class Evaluation:
         }
 
 
-def cross_validation_summary(per_fold: list[dict[str, Any]], task: str) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+def cross_validation_summary(
+    per_fold: list[dict[str, Any]], task: str
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for name in metric_names(task):
         values = [m[name] for m in per_fold if m.get(name) is not None]
         if values:

@@ -81,7 +81,8 @@ def fit_distributed(
     use_gpu = spec.gpus_per_worker > 0 and torch.cuda.is_available()
     # On a small Ray cluster (a laptop's local Ray) the workers share the CPUs there are rather
     # than waiting forever for a whole CPU each.
-    cpu_per_worker = min(1.0, float(ray.cluster_resources().get("CPU", 1)) / spec.workers)
+    cluster = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    cpu_per_worker = min(1.0, float(cluster.get("CPU", 1)) / spec.workers)
     with tempfile.TemporaryDirectory(prefix="kubetrain-ray-train-") as tmp:
         trainer = TorchTrainer(
             _worker_loop,

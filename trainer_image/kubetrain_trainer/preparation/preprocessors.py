@@ -10,7 +10,7 @@ datetime parts, TF-IDF or token ids of a text column, image pixels, target scali
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -254,13 +254,15 @@ class TabularPreprocessor(Preprocessor):
             except KeyError as exc:
                 raise DataError(f"label {exc.args[0]!r} was not seen in the data") from None
         values = pd.to_numeric(y).to_numpy(dtype=np.float64).reshape(-1, 1)
-        return self.target_scaler.transform(values).ravel().astype(np.float32)
+        return cast(np.ndarray, self.target_scaler.transform(values).ravel().astype(np.float32))
 
     def inverse_target(self, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
         if self.task == "classification":
-            return np.asarray(self.classes, dtype=object)[np.asarray(y, dtype=int)]
+            return cast(
+                np.ndarray, np.asarray(self.classes, dtype=object)[np.asarray(y, dtype=int)]
+            )
         flat = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-        return self.target_scaler.inverse_transform(flat).ravel()
+        return cast(np.ndarray, self.target_scaler.inverse_transform(flat).ravel())
 
 
 class WindowPreprocessor(Preprocessor):
@@ -293,7 +295,7 @@ class WindowPreprocessor(Preprocessor):
     def _exog(self, rows: np.ndarray) -> np.ndarray:
         """Exogenous values standardised with training statistics; missing ones at the mean."""
         rows = np.asarray(rows, dtype=np.float64)
-        return np.nan_to_num((rows - self.exog_mean) / self.exog_std, nan=0.0)
+        return cast(np.ndarray, np.nan_to_num((rows - self.exog_mean) / self.exog_std, nan=0.0))
 
     def windows(
         self, values: np.ndarray, start: int, stop: int, exog: np.ndarray | None = None
@@ -326,7 +328,7 @@ class WindowPreprocessor(Preprocessor):
                 frame = frame.sort_values(self.spec.time_column)
             last = frame[self.exogenous].apply(pd.to_numeric, errors="coerce").to_numpy()[-1]
             x = np.concatenate([x, self._exog(last)])
-        return x.astype(np.float32).reshape(1, -1)
+        return cast(np.ndarray, x.astype(np.float32).reshape(1, -1))
 
     def last_window(self, frame: pd.DataFrame) -> np.ndarray:
         values = self._series(frame)
@@ -337,7 +339,7 @@ class WindowPreprocessor(Preprocessor):
     def _series(self, frame: pd.DataFrame) -> np.ndarray:
         if self.spec.time_column and self.spec.time_column in frame.columns:
             frame = frame.sort_values(self.spec.time_column)
-        return pd.to_numeric(frame[self.spec.target]).to_numpy(dtype=np.float64)
+        return cast(np.ndarray, pd.to_numeric(frame[self.spec.target]).to_numpy(dtype=np.float64))
 
     def inverse_target(self, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
         """Back to the series' scale; `offset` holds each window's last observed value."""

@@ -9,7 +9,7 @@ split. The season is given (`problem.season`) or detected on the training part.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,11 @@ def detect_season(values: np.ndarray) -> int | None:
 
 
 def _series_frame(
-    frame: pd.DataFrame, spec: PrepSpec, where: str, dropped: dict[str, int], quality: dict
+    frame: pd.DataFrame,
+    spec: PrepSpec,
+    where: str,
+    dropped: dict[str, int],
+    quality: dict[str, Any],
 ) -> pd.DataFrame:
     """One file of the series: checked, in time order, duplicates counted (and dropped)."""
     check_target(frame, spec.target, spec.task, where)
@@ -75,7 +79,9 @@ def _exogenous_columns(frame: pd.DataFrame, spec: PrepSpec) -> list[str]:
     return [c for c in chosen if c != spec.time_column]
 
 
-def _fill_series(values: np.ndarray, train_end: int, spec: PrepSpec, dropped: dict) -> np.ndarray:
+def _fill_series(
+    values: np.ndarray, train_end: int, spec: PrepSpec, dropped: dict[str, int]
+) -> np.ndarray:
     """Missing target values filled as the strategy says, statistics from the training part."""
     missing = np.isnan(values)
     if not missing.any():
@@ -84,7 +90,7 @@ def _fill_series(values: np.ndarray, train_end: int, spec: PrepSpec, dropped: di
         missing.sum()
     )
     if spec.missing == "interpolate":
-        return pd.Series(values).interpolate(limit_direction="both").to_numpy()
+        return cast(np.ndarray, pd.Series(values).interpolate(limit_direction="both").to_numpy())
     train = pd.Series(values[:train_end]).dropna()
     fill = {
         "mean": train.mean(),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from kubetrain.api.contract import Files
 from kubetrain_trainer.runtime.storage import Storage
@@ -122,6 +122,6 @@ class ProgressReporter:
 def read_progress(storage: Storage) -> dict[str, Any] | None:
     """What the operator (or `kubetrain run`) calls to show progress."""
     try:
-        return json.loads(storage.read_bytes(PROGRESS_FILE))
+        return cast("dict[str, Any] | None", json.loads(storage.read_bytes(PROGRESS_FILE)))
     except Exception:
         return None

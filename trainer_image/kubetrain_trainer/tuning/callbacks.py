@@ -63,7 +63,7 @@ def _stopped(stop: StopSignal | None) -> bool:
     return stop is not None and stop.requested()
 
 
-class TrialCounter(Callback):  # type: ignore[misc]
+class TrialCounter(Callback):
     """Counts trials as they end (errored or complete) and publishes the progress."""
 
     def __init__(self, state: SearchState, publisher: ProgressPublisher, stop: StopSignal | None):
@@ -83,7 +83,7 @@ class TrialCounter(Callback):  # type: ignore[misc]
         self.publisher.publish(force=self.state.done >= self.publisher.planned)
 
 
-class BestTracker(Callback):  # type: ignore[misc]
+class BestTracker(Callback):
     """Keeps the best objective of the search and of each trial (with its epoch)."""
 
     def __init__(self, state: SearchState, better: Callable[[float, float], bool]):
@@ -102,7 +102,7 @@ class BestTracker(Callback):  # type: ignore[misc]
             mine.objective, mine.epoch = value, result.get("epoch")
 
 
-class TrialRecorder(Callback):  # type: ignore[misc]
+class TrialRecorder(Callback):
     """Writes each trial Tune reports complete (finished, or stopped by the scheduler) to the
     trial log, with its best model when the final model is the best trial."""
 
@@ -145,7 +145,7 @@ def _model_loader(checkpoint: Any) -> Callable[[], Any]:
     return model
 
 
-class StopOnFailures(Stopper):  # type: ignore[misc]
+class StopOnFailures(Stopper):
     """Ends the whole experiment past the failure budget, or when SIGTERM asked to stop."""
 
     def __init__(self, state: SearchState, max_failed: int, stop: StopSignal | None):

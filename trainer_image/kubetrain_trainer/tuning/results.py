@@ -55,7 +55,9 @@ def choose_best(
     keep_models: bool,
 ) -> BestTrial | None:
     """The better of the best earlier trial (`past`, a TrialLog record) and this attempt's."""
-    if past is None or (new is not None and not better(past["objective"], new.value)):
+    if past is None or (
+        new is not None and new.value is not None and not better(past["objective"], new.value)
+    ):
         return new
     return BestTrial(
         params=decode_params(past["config"]),

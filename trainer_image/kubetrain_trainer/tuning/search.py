@@ -157,7 +157,8 @@ def _tuner(
         keep_models = spec.final_model == "best-trial"
         callbacks.append(TrialRecorder(log, state, left, epochs, keep_models))
     trainable = tune.with_parameters(run_trial, ctx=ctx, stop=stop, partial=partial)
-    resources = trial_resources(spec, ctx.model, ray.cluster_resources())
+    cluster = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    resources = trial_resources(spec, ctx.model, cluster)
     return tune.Tuner(
         tune.with_resources(trainable, resources),
         param_space=param_space(spec),
