@@ -14,12 +14,12 @@ from typing import Any
 
 from kubetrain.api.contract import Files
 from kubetrain_trainer.artifacts.write import write_artifacts
-from kubetrain_trainer.config import JobConfig
+from kubetrain_trainer.config import JobConfig, resolve_text_column
 from kubetrain_trainer.data.load import load
 from kubetrain_trainer.evaluation.evaluate import cross_validate, evaluate
 from kubetrain_trainer.evaluation.metrics import Evaluation
 from kubetrain_trainer.models.stage import fit
-from kubetrain_trainer.preparation.stage import prepare, resolve_text_column
+from kubetrain_trainer.preparation.stage import prepare
 from kubetrain_trainer.runtime.clock import StageClock
 from kubetrain_trainer.runtime.context import RunContext
 from kubetrain_trainer.runtime.progress import ProgressReporter
