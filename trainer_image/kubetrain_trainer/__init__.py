@@ -20,12 +20,13 @@ Environment
                               the data's store, only when it differs from the output's
                               (spec.data.s3 names another Secret); else the AWS_* above are used
     RAY_ADDRESS               an existing Ray cluster (head pod) to join; a local Ray otherwise
-    KUBETRAIN_TORCH_THREADS   PyTorch intra-op threads, default 1 (see torch_train)
+    KUBETRAIN_TORCH_THREADS   PyTorch intra-op threads, default 1 (see models.torch_train)
     KUBETRAIN_TERMINATION_LOG where the one-paragraph failure message goes, default
                               /dev/termination-log (the pod's terminationMessagePath)
 
-Files written under the attempt prefix: see `artifacts` (model/, metrics.json, spec.json,
-metadata.json, plots/, report.html), `checkpoint` (checkpoints/) and `progress` (progress.json).
+Files written under the attempt prefix: see `artifacts.files` (model/, metrics.json, spec.json,
+metadata.json, plots/, report.html), `runtime.checkpoint` (checkpoints/) and `runtime.progress`
+(progress.json).
 
 Stdout carries one JSON object per line for machines — `{"kubetrain": "progress", ...}` while
 it runs, then `{"kubetrain": "result", ...}` or `{"kubetrain": "error", ...}` — and nothing the

@@ -3,6 +3,6 @@
 Takes the `models.train.TrainResult` of stage 4 and the `preparation.spec.PreparedData` it was
 fitted on, and returns a `metrics.Evaluation` (metrics per split, cross-validation, the
 objective's verdict, warnings, health findings, forecasting baselines) plus the truth and
-predictions the plots need (`evaluate.PlotData`). `metrics` computes the scores, `health` the
+predictions the plots need. `metrics` computes the scores, `health` the
 training-health findings, `baselines` the naive forecasts a forecasting model is judged against.
 """

@@ -1,11 +1,11 @@
-"""Stage 3b, PyTorch training: one epoch loop for a single process, Ray Train workers and trials.
+"""PyTorch training: one epoch loop for a single process, Ray Train workers and trials.
 
 `fit_network` trains a `NetworkDef` on `Arrays` with the declared loss, optimizer, epochs, early
 stopping and regularisation (weight decay, dropout). The same loop runs
 
 - in the trainer process (one worker, no GPU),
 - in each Ray Train worker (`ray_train.fit_distributed`), on its shard, wrapped in DDP,
-- in each Ray Tune trial (`tune.py`), which reports the validation objective every epoch.
+- in each Ray Tune trial (`tuning.trial`), which reports the validation objective every epoch.
 
 `LoopHooks` is how the caller plugs in checkpoints, progress, SIGTERM and per-epoch reports; it
 is picklable so that Ray can ship it to workers.

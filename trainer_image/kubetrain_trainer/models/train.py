@@ -1,4 +1,4 @@
-"""Stage 3, training: the declared built-in model fitted on the prepared arrays.
+"""Stage 4, training: the declared built-in model fitted on the prepared arrays.
 
 `ModelSpec` names the model, its hyperparameters, the PyTorch training settings and the compute
 (workers, GPUs). `train(...)` returns a `TrainResult` with a `TrainedModel` ready to evaluate and

@@ -1,4 +1,4 @@
-"""Stage 7, checkpoints: periodic saves to the attempt's prefix, resume across attempts, SIGTERM.
+"""Checkpoints: periodic saves to the attempt's prefix, resume across attempts, SIGTERM.
 
 Layout under the job's prefix `<output>/<namespace>/<job>/`:
 

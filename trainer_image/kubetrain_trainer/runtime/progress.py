@@ -1,4 +1,4 @@
-"""Stage 8, progress: where the operator (and `kubetrain run`) see how far training got.
+"""Progress: where the operator (and `kubetrain run`) see how far training got.
 
 Every update is written twice:
 - one JSON line on stdout, `{"kubetrain": "progress", ...}`, for `kubectl logs` and for any log

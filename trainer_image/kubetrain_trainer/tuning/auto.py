@@ -1,6 +1,6 @@
 """Automatic model selection (`model: {auto: {...}}`): the task's catalogue, tried on Ray.
 
-The plan is spelled out up front and handed to the tuning machinery (`tune.run_tuning`) as a
+The plan is spelled out up front and handed to the tuning machinery (`search.run_tuning`) as a
 grid over one choice whose values are the planned configurations, so it runs distributed, within
 the time budget, and resumes on a new attempt exactly like tuning. Each configuration names its
 model under `train.MODEL_KEY`:
