@@ -1,7 +1,7 @@
 """Reading what the trainer reports: `progress.json` while it runs, `metrics.json` and
 `metadata.json` when it is done, under the attempt's prefix in the artifact store.
 
-The trainer needs no Kubernetes API rights for this (see kubetrain_trainer.progress). The
+The trainer needs no Kubernetes API rights for this (see kubetrain_trainer.runtime.progress). The
 operator reads the store with the credentials the job's pods get: the Secret the operator
 config names (or `spec.output.s3.credentialsSecret`) in the job's namespace, fetched through
 `kube.py` by the reconciler and handed in as `StoreAccess`. When it cannot read the store, the

@@ -53,7 +53,7 @@ def run_spec(
     spec: dict[str, Any], output: Path, *, attempt: str = "1", job: str = "t", stop: Any = None
 ) -> Any:
     """Run the trainer's workflow in this process, artifacts into the directory `output`."""
-    from kubetrain_trainer.storage import LocalStorage
+    from kubetrain_trainer.runtime.storage import LocalStorage
     from kubetrain_trainer.workflow import RunContext, run
 
     context = RunContext(

@@ -20,12 +20,13 @@ Environment
                               the data's store, only when it differs from the output's
                               (spec.data.s3 names another Secret); else the AWS_* above are used
     RAY_ADDRESS               an existing Ray cluster (head pod) to join; a local Ray otherwise
-    KUBETRAIN_TORCH_THREADS   PyTorch intra-op threads, default 1 (see torch_train)
+    KUBETRAIN_TORCH_THREADS   PyTorch intra-op threads, default 1 (see models.torch_train)
     KUBETRAIN_TERMINATION_LOG where the one-paragraph failure message goes, default
                               /dev/termination-log (the pod's terminationMessagePath)
 
-Files written under the attempt prefix: see `artifacts` (model/, metrics.json, spec.json,
-metadata.json, plots/, report.html), `checkpoint` (checkpoints/) and `progress` (progress.json).
+Files written under the attempt prefix: see `artifacts.files` (model/, metrics.json, spec.json,
+metadata.json, plots/, report.html), `runtime.checkpoint` (checkpoints/) and `runtime.progress`
+(progress.json).
 
 Stdout carries one JSON object per line for machines — `{"kubetrain": "progress", ...}` while
 it runs, then `{"kubetrain": "result", ...}` or `{"kubetrain": "error", ...}` — and nothing the
@@ -39,3 +40,7 @@ line); 2 invalid spec or unusable data (do not retry); 3 S3 denied access (do no
 Kubernetes API rights: none. The pod needs `automountServiceAccountToken: false` only; progress
 travels through S3 and stdout (see `progress` for why).
 """
+
+from kubetrain_trainer import _moved
+
+_moved.install()  # models saved before the stage packages name the old flat modules

@@ -25,14 +25,14 @@ def _termination_message(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from kubetrain_trainer.checkpoint import StopSignal
+    from kubetrain_trainer.runtime.checkpoint import StopSignal
 
     env = os.environ
     stop = StopSignal(Path(tempfile.mkdtemp(prefix="kubetrain-stop-")) / "stop").install()
     try:
         from kubetrain_trainer.config import from_spec, load_spec_file
+        from kubetrain_trainer.runtime.storage import S3Settings, open_storage
         from kubetrain_trainer.stop import attempt_storage
-        from kubetrain_trainer.storage import S3Settings, open_storage
 
         spec_path = (argv[0] if argv else "") or env.get(Env.SPEC, SPEC_PATH)
         config = from_spec(load_spec_file(spec_path))

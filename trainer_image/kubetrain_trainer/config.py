@@ -10,6 +10,7 @@ features here). Preparation options keep the API's spellings (`most-frequent`, `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain.api.contract import Env
-from kubetrain_trainer.auto import AutoSpec, candidates
-from kubetrain_trainer.checkpoint import CheckpointPolicy
-from kubetrain_trainer.columns import ColumnSpec
-from kubetrain_trainer.data import DataSource, builtin_info
-from kubetrain_trainer.errors import InvalidSpecError
-from kubetrain_trainer.evaluate import Objective
-from kubetrain_trainer.prepare import PrepSpec, TextFeatures
-from kubetrain_trainer.storage import S3Settings
-from kubetrain_trainer.torch_train import TrainingSpec
-from kubetrain_trainer.train import ModelSpec, catalogue_defaults
-from kubetrain_trainer.tune import SearchDomain, TuneSpec
+from kubetrain_trainer.data.columns import ColumnSpec
+from kubetrain_trainer.data.load import DataSource, LoadedData, builtin_info
+from kubetrain_trainer.errors import DataError, InvalidSpecError
+from kubetrain_trainer.evaluation.metrics import Objective
+from kubetrain_trainer.models.torch_train import TrainingSpec
+from kubetrain_trainer.models.train import ModelSpec, catalogue_defaults
+from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
+from kubetrain_trainer.runtime.checkpoint import CheckpointPolicy
+from kubetrain_trainer.runtime.storage import S3Settings
+from kubetrain_trainer.tuning.auto import AutoSpec, candidates
+from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
 
 BASE_TASK = {
     "classification": "classification",
@@ -286,3 +287,27 @@ def from_spec(spec: Any) -> JobConfig:
         spec=spec.to_kubernetes(),
         auto=auto,
     )
+
+
+def resolve_text_column(config: JobConfig, data: LoadedData) -> JobConfig:
+    """text-classification: the dataset's text column, `text`, or the only string column."""
+    text = config.preparation.text
+    if text is None or text.column:
+        return config
+    frame = data.train
+    if data.info is not None and data.info.text_column:
+        column = data.info.text_column
+    elif "text" in frame.columns:
+        column = "text"
+    else:
+        strings = [
+            c for c in frame.columns if c != config.preparation.target and frame[c].dtype == object
+        ]
+        if len(strings) != 1:
+            raise DataError(
+                "text-classification needs one text column: name it `text`, or keep exactly one "
+                f"string column besides the target (found {strings or 'none'})."
+            )
+        column = strings[0]
+    prep = dataclasses.replace(config.preparation, text=dataclasses.replace(text, column=column))
+    return dataclasses.replace(config, preparation=prep)

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain.api.contract import ENV_PREFIX, METRICS_LINE_PREFIX, Env, Files
-from kubetrain_trainer import artifacts, report
+from kubetrain_trainer.artifacts import files as artifacts
+from kubetrain_trainer.artifacts import report
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError, UserCodeError
-from kubetrain_trainer.evaluate import Evaluation, check_objective
-from kubetrain_trainer.progress import ProgressReporter
-from kubetrain_trainer.storage import S3Storage, Storage
+from kubetrain_trainer.evaluation.metrics import Evaluation, check_objective
+from kubetrain_trainer.runtime.progress import ProgressReporter
+from kubetrain_trainer.runtime.storage import S3Storage, Storage
 from kubetrain_trainer.workflow import JobResult, RunContext
 
 

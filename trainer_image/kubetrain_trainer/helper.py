@@ -70,7 +70,7 @@ def output_dir() -> Path:
 def load_data() -> Any:
     """The job's training data as a pandas DataFrame (built-in dataset or S3 object)."""
     from kubetrain_trainer.config import data_s3_settings
-    from kubetrain_trainer.data import DataSource, load
+    from kubetrain_trainer.data.load import DataSource, load
 
     source = DataSource(dataset=_env(Env.DATASET), uri=_env(Env.DATA_URI))
     if source.dataset is None and source.uri is None:
@@ -100,7 +100,7 @@ def report(
 
 
 def _storage(uri_var: str) -> Any:
-    from kubetrain_trainer.storage import open_storage
+    from kubetrain_trainer.runtime.storage import open_storage
 
     uri = _env(uri_var)
     return open_storage(uri) if uri else None

@@ -6,8 +6,8 @@
 
 scikit-learn: `model.joblib` is the whole `TrainedModel` (fitted preprocessor + estimator).
 PyTorch: `network.json` (the `NetworkDef`), `state_dict.pt` (weights) and `preprocessor.joblib`;
-the network is rebuilt from `kubetrain_trainer.models` and the weights loaded into it, so no
-pickled code objects are involved.
+the network is rebuilt from `kubetrain_trainer.models.catalogue` and the weights loaded into it,
+so no pickled code objects are involved.
 
 For forecasting, `predict(history)` takes the series so far (time column and target) and
 returns the next `horizon` values.
@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from kubetrain_trainer.models import NetworkDef
-from kubetrain_trainer.prepare import Arrays, Preprocessor, WindowPreprocessor
+from kubetrain_trainer.models.catalogue import NetworkDef
+from kubetrain_trainer.preparation.preprocessors import Preprocessor, WindowPreprocessor
+from kubetrain_trainer.preparation.spec import Arrays
 
 
 @dataclass
@@ -40,7 +41,7 @@ class TrainedModel:
 
     def predict_arrays(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         if self.family == "torch":
-            from kubetrain_trainer.torch_train import network_predict
+            from kubetrain_trainer.models.torch_train import network_predict
 
             assert self.network is not None and self.state_dict is not None
             return network_predict(self.network, self.state_dict, self.task, x)
@@ -62,7 +63,7 @@ class TrainedModel:
         pred, _ = self.predict_arrays(x)
         if isinstance(self.preprocessor, WindowPreprocessor):
             last = self.preprocessor.last_window(frame)[-1]
-            return self.preprocessor.inverse_target(pred, np.array([last]))[0]
+            return cast(np.ndarray, self.preprocessor.inverse_target(pred, np.array([last]))[0])
         return self.preprocessor.inverse_target(pred)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
@@ -94,7 +95,7 @@ def _full_proba(estimator: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
     proba = estimator.predict_proba(x)
     classes = list(getattr(estimator, "classes_", range(proba.shape[1])))
     if len(classes) == n_classes:
-        return proba
+        return cast(np.ndarray, proba)
     full = np.zeros((len(x), n_classes))
     for col, cls in enumerate(classes):
         full[:, int(cls)] = proba[:, col]

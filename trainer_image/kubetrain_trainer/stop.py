@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 
 from kubetrain.api.contract import Env, attempt_prefix
-from kubetrain_trainer.storage import S3Settings, Storage, open_storage
+from kubetrain_trainer.runtime.storage import S3Settings, Storage, open_storage
 
 
 def attempt_storage(env: Mapping[str, str] | None = None) -> Storage | None:
@@ -30,7 +30,7 @@ def attempt_storage(env: Mapping[str, str] | None = None) -> Storage | None:
 
 
 def main() -> int:
-    from kubetrain_trainer.checkpoint import StopSignal
+    from kubetrain_trainer.runtime.checkpoint import StopSignal
 
     storage = attempt_storage()
     if storage is None:

@@ -157,7 +157,7 @@ def _follow(storage: Any, done: threading.Event, quiet: bool) -> None:
     """Draw the progress bar from progress.json until `done` is set."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from kubetrain_trainer.progress import read_progress
+    from kubetrain_trainer.runtime.progress import read_progress
 
     columns = (
         TextColumn("[bold]{task.description:<12}"),
@@ -213,7 +213,7 @@ def _summary(result: Any, report_path: str) -> None:
     console.print(table)
     data = result.metadata.get("data") or {}
     if data:
-        from kubetrain_trainer.quality import dropped_sentence
+        from kubetrain_trainer.data.quality import dropped_sentence
 
         rows = ", ".join(f"{k} {v}" for k, v in (data.get("rows") or {}).items())
         dropped = dropped_sentence(data.get("rowsDropped") or {})
@@ -259,9 +259,9 @@ def run(
 
     local_s3 = None
     try:
-        from kubetrain_trainer.checkpoint import StopSignal
         from kubetrain_trainer.config import from_spec
-        from kubetrain_trainer.storage import LocalStorage, S3Settings, open_storage
+        from kubetrain_trainer.runtime.checkpoint import StopSignal
+        from kubetrain_trainer.runtime.storage import LocalStorage, S3Settings, open_storage
         from kubetrain_trainer.workflow import RunContext
         from kubetrain_trainer.workflow import run as run_job
 

@@ -70,7 +70,7 @@ def test_every_exit_code_says_what_it_means() -> None:
 
 
 def test_the_trainers_files_parse_with_the_contract_models() -> None:
-    from kubetrain_trainer.evaluate import Evaluation, Objective, check_objective
+    from kubetrain_trainer.evaluation.metrics import Evaluation, Objective, check_objective
 
     objective = check_objective({"accuracy": 0.9}, Objective("accuracy", "maximize", 0.8))
     evaluation = Evaluation("classification", {"accuracy": 0.9}, {}, None, objective)

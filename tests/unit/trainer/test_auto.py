@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tests.support.trainer import config_of, run_spec
 
-from kubetrain_trainer.auto import AutoSpec, candidates, plan
-from kubetrain_trainer.train import MODEL_KEY
+from kubetrain_trainer.models.train import MODEL_KEY
+from kubetrain_trainer.tuning.auto import AutoSpec, candidates, plan
 
 DIABETES_AUTO = {
     "problem": {"task": "regression", "target": "target", "objective": {"metric": "mae"}},

@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from tests.support.trainer import run_spec
 
 from kubetrain.api.catalogue import MODELS
-from kubetrain_trainer.models import (
+from kubetrain_trainer.models.catalogue import (
     ESTIMATOR_BUILDERS,
     NETWORK_KINDS,
     estimator_class,

@@ -13,8 +13,8 @@ import yaml
 from tests.support.manifests import IRIS_FOREST, IRIS_MLP, manifest
 from tests.support.trainer import TRAINER_COMMAND, run_spec, trainer_env
 
-from kubetrain_trainer.checkpoint import StopSignal
 from kubetrain_trainer.errors import ExitCode, Interrupted
+from kubetrain_trainer.runtime.checkpoint import StopSignal
 
 
 class StopAfter(StopSignal):
@@ -98,8 +98,8 @@ def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path):
 def test_a_fitted_scikit_learn_model_is_reused_when_an_attempt_fails_after_fitting(
     tmp_path: Path, monkeypatch
 ):
-    from kubetrain_trainer import artifacts
-    from kubetrain_trainer import train as train_module
+    from kubetrain_trainer.artifacts import files as artifacts
+    from kubetrain_trainer.models import train as train_module
 
     baseline = run_spec(IRIS_FOREST, tmp_path / "baseline")
 
@@ -132,8 +132,8 @@ def test_a_fitted_scikit_learn_model_is_reused_when_an_attempt_fails_after_fitti
 
 
 def test_a_fitted_model_needs_the_same_fingerprint_and_data_hash(tmp_path: Path):
-    from kubetrain_trainer.checkpoint import CheckpointStore
-    from kubetrain_trainer.storage import LocalStorage
+    from kubetrain_trainer.runtime.checkpoint import CheckpointStore
+    from kubetrain_trainer.runtime.storage import LocalStorage
 
     job = LocalStorage(tmp_path)
     CheckpointStore(job, "1", "spec-a", data_hash="data-a").save_fitted({"fitted": True})

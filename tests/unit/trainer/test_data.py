@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kubetrain_trainer.data import LOADERS, DataSource, builtin_info, check_target, load
+from kubetrain_trainer.data.load import LOADERS, DataSource, builtin_info, check_target, load
 from kubetrain_trainer.errors import DataError
 
 

@@ -36,13 +36,13 @@ def test_two_cpu_workers_match_single_worker_quality(tmp_path: Path, ray_local):
 
 def test_a_worker_exception_is_named_in_the_error(tmp_path: Path, ray_local, monkeypatch):
     """Rank 1's forward raises: the one-paragraph error names that rank, exception and frame."""
-    from kubetrain_trainer import ray_train
+    from kubetrain_trainer.models import ray_train
 
     def loop_with_exploding_rank_1(config: dict) -> None:
         # Runs in the Ray Train worker process (pickled by value, being a local function).
         import ray.train
 
-        from kubetrain_trainer import ray_train, torch_train
+        from kubetrain_trainer.models import ray_train, torch_train
 
         real = torch_train.make_network
 
@@ -141,8 +141,9 @@ def test_random_and_bayesian_search_then_retrain(tmp_path: Path, ray_local, algo
 
 
 def test_more_failed_trials_than_allowed_fails_the_search(ray_local):
-    from kubetrain_trainer.tune import SearchDomain, TrialContext, TuneSpec, run_tuning
-    from kubetrain_trainer.workflow import prepare
+    from kubetrain_trainer.preparation.stage import prepare
+    from kubetrain_trainer.tuning.search import TrialContext, run_tuning
+    from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
 
     config = config_of(
         {
@@ -152,7 +153,7 @@ def test_more_failed_trials_than_allowed_fails_the_search(ray_local):
             "model": {"builtin": {"name": "knn"}},
         }
     )  # fmt: skip
-    from kubetrain_trainer.data import load
+    from kubetrain_trainer.data.load import load
 
     prepared = prepare(load(config.data), config.preparation)
     ctx = TrialContext("classification", config.model, prepared.train, prepared.validation,

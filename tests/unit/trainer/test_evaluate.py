@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from kubetrain_trainer import health
-from kubetrain_trainer.evaluate import (
+from kubetrain_trainer.evaluation import health
+from kubetrain_trainer.evaluation.metrics import (
     Objective,
     check_objective,
     cross_validation_summary,
@@ -111,7 +111,7 @@ def test_underfitting_against_the_naive_prediction():
 
 
 def test_mape_with_zero_actuals_is_undefined_with_a_warning_never_a_huge_number():
-    from kubetrain_trainer.evaluate import undefined_metric_warnings
+    from kubetrain_trainer.evaluation.metrics import undefined_metric_warnings
 
     y = np.array([0.0, 2.0, 4.0, 0.0, 5.0])
     pred = np.array([0.5, 2.5, 3.0, 0.1, 5.0])

@@ -74,7 +74,7 @@ def test_sentiment_tfidf_logistic_regression(tmp_path: Path):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from kubetrain_trainer.data import DataSource, load
+    from kubetrain_trainer.data.load import DataSource, load
 
     ours = run_spec(_example("text-classification-sentiment"), tmp_path).evaluation.test["f1"]
     train, test = _split(
@@ -106,7 +106,7 @@ def test_digits_cnn_beats_a_linear_baseline(tmp_path: Path):
 def test_co2_lstm_against_ridge_on_lags_and_the_naive_forecast(tmp_path: Path):
     from sklearn.linear_model import Ridge
 
-    from kubetrain_trainer.data import DataSource, load
+    from kubetrain_trainer.data.load import DataSource, load
 
     ours = run_spec(_example("forecasting-co2"), tmp_path).evaluation.test["mae"]
     values = load(DataSource(dataset="co2")).train["co2"].interpolate().to_numpy()
@@ -177,7 +177,7 @@ def test_lightgbm_example_against_plain_lightgbm(tmp_path: Path):
 def test_xgboost_forecast_beats_plain_xgboost_on_raw_lags_and_the_baselines(tmp_path: Path):
     import xgboost
 
-    from kubetrain_trainer.data import DataSource, load
+    from kubetrain_trainer.data.load import DataSource, load
 
     name = "forecasting-xgboost"
     evaluation = run_spec(_example(name), tmp_path).evaluation

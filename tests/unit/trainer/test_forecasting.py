@@ -12,10 +12,11 @@ import pytest
 import statsmodels.api as sm
 from tests.support.trainer import run_spec
 
-from kubetrain_trainer.baselines import detect_season
-from kubetrain_trainer.columns import ColumnSpec
-from kubetrain_trainer.data import LoadedData
-from kubetrain_trainer.prepare import PrepSpec, prepare
+from kubetrain_trainer.data.columns import ColumnSpec
+from kubetrain_trainer.data.load import LoadedData
+from kubetrain_trainer.preparation.series import detect_season
+from kubetrain_trainer.preparation.spec import PrepSpec
+from kubetrain_trainer.preparation.stage import prepare
 
 SUNSPOTS = {
     "problem": {
@@ -118,7 +119,7 @@ def test_series_preparation_honours_missing_duplicates_and_separate_test_data():
      ("ThetaForecaster", {})],
 )  # fmt: skip
 def test_statistical_forecasters_continue_a_trend_from_each_window(cls, params):
-    from kubetrain_trainer import statistical
+    from kubetrain_trainer.models import statistical
 
     windows = np.array([np.arange(30.0) * slope for slope in (0.5, 2.0)])
     model = getattr(statistical, cls)(**params).fit(windows, np.zeros((2, 3)))
@@ -160,7 +161,7 @@ def test_exogenous_columns_in_features_include_become_features(tmp_path: Path):
     prepared = prepare(data, prep)
     assert prepared.preprocessor.feature_names[-1] == "promo_last"
     assert prepared.train.x.shape[1] == 8
-    from kubetrain_trainer.train import ModelSpec, train
+    from kubetrain_trainer.models.train import ModelSpec, train
 
     with pytest.raises(InvalidSpecError, match="exogenous columns, which theta cannot use"):
         train(ModelSpec("theta"), "forecasting", prepared.train, None, prepared.preprocessor)

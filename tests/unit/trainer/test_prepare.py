@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kubetrain_trainer.columns import ColumnSpec
-from kubetrain_trainer.data import DataSource, LoadedData, load
+from kubetrain_trainer.data.columns import ColumnSpec
+from kubetrain_trainer.data.load import DataSource, LoadedData, load
+from kubetrain_trainer.data.quality import quality_warnings
 from kubetrain_trainer.errors import DataError
-from kubetrain_trainer.prepare import PrepSpec, TextFeatures, prepare
-from kubetrain_trainer.quality import quality_warnings
+from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
+from kubetrain_trainer.preparation.stage import prepare
 
 
 def _loaded(frame: pd.DataFrame) -> LoadedData:

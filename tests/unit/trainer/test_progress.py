@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from kubetrain.api.contract import Files, ProgressFile, parse_file
-from kubetrain_trainer.progress import ProgressReporter
-from kubetrain_trainer.storage import LocalStorage
+from kubetrain_trainer.runtime.progress import ProgressReporter
+from kubetrain_trainer.runtime.storage import LocalStorage
 
 
 def written(tmp_path: Path) -> ProgressFile:

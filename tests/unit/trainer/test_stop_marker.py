@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from kubetrain.api.contract import Env, Files, attempt_prefix
-from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted
-from kubetrain_trainer.storage import LocalStorage, S3Settings, S3Storage
+from kubetrain_trainer.runtime.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.runtime.storage import LocalStorage, S3Settings, S3Storage
 
 
 class CountingStorage(LocalStorage):
@@ -104,12 +104,12 @@ def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Pa
     from tests.support.manifests import IRIS_MLP
     from tests.support.trainer import config_of
 
-    from kubetrain_trainer.torch_train import LoopHooks, fit_network
-    from kubetrain_trainer.train import build_network_def
-    from kubetrain_trainer.workflow import prepare
+    from kubetrain_trainer.models.torch_train import LoopHooks, fit_network
+    from kubetrain_trainer.models.train import build_network_def
+    from kubetrain_trainer.preparation.stage import prepare
 
     config = config_of(IRIS_MLP)
-    from kubetrain_trainer.data import load
+    from kubetrain_trainer.data.load import load
 
     prepared = prepare(load(config.data), config.preparation)
     job = LocalStorage(tmp_path / "ns/t")
@@ -133,13 +133,13 @@ def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Pa
 
 
 def _tuning(parallel: int) -> Any:
-    from kubetrain_trainer.tune import TuneSpec
+    from kubetrain_trainer.tuning.space import TuneSpec
 
     return TuneSpec(search_space={}, parallel_trials=parallel)
 
 
 def _model(workers: int, gpus: float = 0) -> Any:
-    from kubetrain_trainer.train import ModelSpec
+    from kubetrain_trainer.models.train import ModelSpec
 
     return ModelSpec(name="mlp", workers=workers, gpus_per_worker=gpus)
 
@@ -160,13 +160,13 @@ def _model(workers: int, gpus: float = 0) -> Any:
     ],
 )
 def test_a_trial_asks_for_its_share_of_a_worker(workers, gpus, parallel, cluster, expected):
-    from kubetrain_trainer.tune import trial_resources
+    from kubetrain_trainer.tuning.trial import trial_resources
 
     assert trial_resources(_tuning(parallel), _model(workers, gpus), cluster) == expected
 
 
 def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(tmp_path: Path):
-    from kubetrain_trainer.ray_train import ray_storage
+    from kubetrain_trainer.models.ray_train import ray_storage
 
     settings = S3Settings(endpoint="http://127.0.0.1:9000", access_key="a", secret_key="b")
     job = S3Storage("kubetrain", "team/wine/tuning/abc", settings)

@@ -11,9 +11,9 @@ import pytest
 from tests.support.manifests import IRIS_MLP
 from tests.support.trainer import run_spec
 
-from kubetrain_trainer.checkpoint import StopSignal
 from kubetrain_trainer.errors import Interrupted
-from kubetrain_trainer.storage import LocalStorage
+from kubetrain_trainer.runtime.checkpoint import StopSignal
+from kubetrain_trainer.runtime.storage import LocalStorage
 
 from .test_distributed import CANCER_MLP
 

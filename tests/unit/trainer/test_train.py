@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kubetrain_trainer.data import DataSource, LoadedData, load
+from kubetrain_trainer.data.load import DataSource, LoadedData, load
 from kubetrain_trainer.errors import InvalidSpecError
-from kubetrain_trainer.models import make_estimator
+from kubetrain_trainer.models.catalogue import make_estimator
+from kubetrain_trainer.models.torch_train import TrainingSpec
+from kubetrain_trainer.models.train import ModelSpec, train
 from kubetrain_trainer.predict import load_model
-from kubetrain_trainer.prepare import PrepSpec, TextFeatures, prepare
-from kubetrain_trainer.torch_train import TrainingSpec
-from kubetrain_trainer.train import ModelSpec, train
+from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
+from kubetrain_trainer.preparation.stage import prepare
 
 
 def _fit(dataset: str, prep: PrepSpec, model: ModelSpec):  # type: ignore[no-untyped-def]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tests.support.trainer import run_spec
 
-from kubetrain_trainer.checkpoint import StopSignal
 from kubetrain_trainer.errors import Interrupted
+from kubetrain_trainer.runtime.checkpoint import StopSignal
 
 
 def _iris_mlp_search(scheduler: str) -> dict:

@@ -11,8 +11,8 @@ from tests.support.manifests import IRIS_FOREST, IRIS_MLP, manifest
 from tests.support.trainer import TRAINER_COMMAND, run_spec, trainer_env
 
 from kubetrain_trainer.predict import load_model
-from kubetrain_trainer.progress import read_progress
-from kubetrain_trainer.storage import LocalStorage
+from kubetrain_trainer.runtime.progress import read_progress
+from kubetrain_trainer.runtime.storage import LocalStorage
 
 
 def test_pod_entry_point_writes_every_artifact(tmp_path: Path):
@@ -59,7 +59,7 @@ def test_network_run_has_learning_curves_and_a_loadable_state_dict(tmp_path: Pat
         p.name for p in (attempt / "model").iterdir()
     }
     model = load_model(attempt / "model")
-    from kubetrain_trainer.data import DataSource, load
+    from kubetrain_trainer.data.load import DataSource, load
 
     rows = load(DataSource(dataset="iris")).train.drop(columns=["target"])
     assert (model.predict(rows) == load(DataSource(dataset="iris")).train["target"]).mean() > 0.8

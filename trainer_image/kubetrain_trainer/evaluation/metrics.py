@@ -1,7 +1,7 @@
 """Stage 5, evaluation: held-out metrics, the success threshold, and training-health warnings.
 
 Pure functions of arrays: `score(task, y_true, y_pred, proba)` returns the metric dict for one
-split; `check_objective` compares a metric with the declared threshold; `kubetrain_trainer.health`
+split; `check_objective` compares a metric with the declared threshold; `evaluation.health`
 looks at the loss history and at the train/validation gap. Everything is in the target's own
 units (labels for classification, the original scale for regression and forecasting).
 """
@@ -215,8 +215,10 @@ class Evaluation:
         }
 
 
-def cross_validation_summary(per_fold: list[dict[str, Any]], task: str) -> dict[str, dict]:
-    out: dict[str, dict] = {}
+def cross_validation_summary(
+    per_fold: list[dict[str, Any]], task: str
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for name in metric_names(task):
         values = [m[name] for m in per_fold if m.get(name) is not None]
         if values:

@@ -1,4 +1,4 @@
-"""Stage 7, checkpoints: periodic saves to the attempt's prefix, resume across attempts, SIGTERM.
+"""Checkpoints: periodic saves to the attempt's prefix, resume across attempts, SIGTERM.
 
 Layout under the job's prefix `<output>/<namespace>/<job>/`:
 
@@ -39,7 +39,7 @@ from typing import Any
 
 from kubetrain.api.contract import Files
 from kubetrain_trainer.errors import DataError, TrainerError
-from kubetrain_trainer.storage import Storage
+from kubetrain_trainer.runtime.storage import Storage
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain_trainer.errors import DataError
-from kubetrain_trainer.storage import Storage
+from kubetrain_trainer.runtime.storage import Storage
 
 
 class TrialLog:

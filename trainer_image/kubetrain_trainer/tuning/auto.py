@@ -1,6 +1,6 @@
 """Automatic model selection (`model: {auto: {...}}`): the task's catalogue, tried on Ray.
 
-The plan is spelled out up front and handed to the tuning machinery (`tune.run_tuning`) as a
+The plan is spelled out up front and handed to the tuning machinery (`search.run_tuning`) as a
 grid over one choice whose values are the planned configurations, so it runs distributed, within
 the time budget, and resumes on a new attempt exactly like tuning. Each configuration names its
 model under `train.MODEL_KEY`:
@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from kubetrain_trainer.errors import InvalidSpecError
-from kubetrain_trainer.train import MODEL_KEY
-from kubetrain_trainer.tune import SearchDomain, TuneSpec, TuningResult
+from kubetrain_trainer.models.train import MODEL_KEY
+from kubetrain_trainer.tuning.results import TuningResult
+from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import numpy as np
 from kubetrain.api.contract import Files
 from kubetrain_trainer.errors import TrainerError
 from kubetrain_trainer.predict import TrainedModel, load_model
-from kubetrain_trainer.storage import Storage
+from kubetrain_trainer.runtime.storage import Storage
 
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "torch", "ray", "optuna", "statsmodels", "boto3")
 

@@ -103,7 +103,7 @@ def naive_scores(
     Classification: always the most frequent training class, with the training class
     frequencies as probabilities. Regression: always the training mean.
     """
-    from kubetrain_trainer.evaluate import classification_scores, regression_scores
+    from kubetrain_trainer.evaluation.metrics import classification_scores, regression_scores
 
     if task == "classification":
         counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=n_classes)

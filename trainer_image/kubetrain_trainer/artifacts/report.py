@@ -157,7 +157,7 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
 
 def _data_section(data: dict[str, Any]) -> str:
     """Rows read, rows removed by reason, and the data-quality findings."""
-    from kubetrain_trainer.quality import REASONS
+    from kubetrain_trainer.data.quality import REASONS
 
     read = data.get("rowsRead") or {}
     used = data.get("rows") or {}

@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlparse
 
 from kubetrain.api.contract import Env
@@ -235,7 +235,7 @@ class S3Storage:
         body = self._call(
             "read", name, self.client.get_object, Bucket=self.bucket, Key=self._key(name)
         )["Body"]
-        return body.read(SMALL_OBJECT_LIMIT + 1)
+        return cast(bytes, body.read(SMALL_OBJECT_LIMIT + 1))
 
     def upload_file(self, name: str, local: Path) -> None:
         self._call("write", name, self.client.upload_file, str(local), self.bucket, self._key(name))

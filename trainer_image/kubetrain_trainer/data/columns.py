@@ -142,7 +142,7 @@ def _looks_like_id(name: str, values: pd.Series, rows: int) -> bool:
         return True
     if pd.api.types.is_integer_dtype(values):
         return int(values.max()) - int(values.min()) + 1 == rows
-    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+    return bool(pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values))
 
 
 def unseen_categories(frame: pd.DataFrame, known: dict[str, Any]) -> dict[str, int]:

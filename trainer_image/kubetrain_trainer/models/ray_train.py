@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from kubetrain_trainer.errors import Interrupted, TrainerError
-from kubetrain_trainer.models import NetworkDef
-from kubetrain_trainer.prepare import Arrays
-from kubetrain_trainer.storage import S3Storage, Storage
-from kubetrain_trainer.torch_train import LoopHooks, NetworkOutcome
+from kubetrain_trainer.models.catalogue import NetworkDef
+from kubetrain_trainer.models.torch_train import LoopHooks, NetworkOutcome
+from kubetrain_trainer.preparation.spec import Arrays
+from kubetrain_trainer.runtime.storage import S3Storage, Storage
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -35,7 +35,7 @@ def _worker_loop(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from kubetrain_trainer.torch_train import fit_network
+    from kubetrain_trainer.models.torch_train import fit_network
 
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -81,7 +81,8 @@ def fit_distributed(
     use_gpu = spec.gpus_per_worker > 0 and torch.cuda.is_available()
     # On a small Ray cluster (a laptop's local Ray) the workers share the CPUs there are rather
     # than waiting forever for a whole CPU each.
-    cpu_per_worker = min(1.0, float(ray.cluster_resources().get("CPU", 1)) / spec.workers)
+    cluster = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    cpu_per_worker = min(1.0, float(cluster.get("CPU", 1)) / spec.workers)
     with tempfile.TemporaryDirectory(prefix="kubetrain-ray-train-") as tmp:
         trainer = TorchTrainer(
             _worker_loop,

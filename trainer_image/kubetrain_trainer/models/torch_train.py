@@ -1,11 +1,11 @@
-"""Stage 3b, PyTorch training: one epoch loop for a single process, Ray Train workers and trials.
+"""PyTorch training: one epoch loop for a single process, Ray Train workers and trials.
 
 `fit_network` trains a `NetworkDef` on `Arrays` with the declared loss, optimizer, epochs, early
 stopping and regularisation (weight decay, dropout). The same loop runs
 
 - in the trainer process (one worker, no GPU),
 - in each Ray Train worker (`ray_train.fit_distributed`), on its shard, wrapped in DDP,
-- in each Ray Tune trial (`tune.py`), which reports the validation objective every epoch.
+- in each Ray Tune trial (`tuning.trial`), which reports the validation objective every epoch.
 
 `LoopHooks` is how the caller plugs in checkpoints, progress, SIGTERM and per-epoch reports; it
 is picklable so that Ray can ship it to workers.
@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from kubetrain.api.contract import Env
-from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError
-from kubetrain_trainer.health import live_findings, saturation
-from kubetrain_trainer.models import NetworkDef, make_network
-from kubetrain_trainer.prepare import Arrays
-from kubetrain_trainer.progress import ProgressReporter
+from kubetrain_trainer.evaluation.health import live_findings, saturation
+from kubetrain_trainer.models.catalogue import NetworkDef, make_network
+from kubetrain_trainer.preparation.spec import Arrays
+from kubetrain_trainer.runtime.checkpoint import CheckpointStore, StopSignal
+from kubetrain_trainer.runtime.progress import ProgressReporter
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 CLASSIFICATION_LOSSES = ("cross_entropy",)

@@ -12,13 +12,13 @@ windows are relative, so a multiplicative form would be meaningless.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 
 
-class _WindowForecaster(RegressorMixin, BaseEstimator):
+class _WindowForecaster(RegressorMixin, BaseEstimator):  # type: ignore[misc]  # sklearn is untyped
     horizon_: int
 
     def fit(self, x: np.ndarray, y: np.ndarray, **_: Any) -> _WindowForecaster:
@@ -64,7 +64,7 @@ class ETSForecaster(_WindowForecaster):
             seasonal=seasonal,
             seasonal_periods=self.seasonal_periods if seasonal else None,
         ).fit()
-        return model.forecast(self.horizon_)
+        return cast(np.ndarray, model.forecast(self.horizon_))
 
 
 class ARIMAForecaster(_WindowForecaster):
@@ -77,7 +77,7 @@ class ARIMAForecaster(_WindowForecaster):
         from statsmodels.tsa.arima.model import ARIMA
 
         fitted = ARIMA(window, order=(self.p, self.d, self.q)).fit()
-        return fitted.forecast(self.horizon_)
+        return cast(np.ndarray, fitted.forecast(self.horizon_))
 
 
 class ThetaForecaster(_WindowForecaster):

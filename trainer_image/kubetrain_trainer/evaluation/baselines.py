@@ -12,57 +12,11 @@ detected as the strongest autocorrelation peak of the differenced training serie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-MIN_PEAK = 0.2  # the autocorrelation a detected season must reach
-
-
-@dataclass(frozen=True)
-class Series:
-    """A forecasting job's whole series (train, then validation, then test) and its layout."""
-
-    values: np.ndarray
-    train_end: int
-    val_end: int
-    lookback: int
-    horizon: int
-    season: int | None
-    season_source: str  # given | detected | none
-
-    def origins(self, start: int, stop: int) -> np.ndarray:
-        """The forecast origins of the windows whose targets lie in values[start:stop]."""
-        return np.arange(max(start, self.lookback), stop - self.horizon + 1)
-
-    @property
-    def scale(self) -> float:
-        """The in-sample MAE of the one-season-back (or one-step-back) forecast: MASE's unit."""
-        lag = self.season or 1
-        train = self.values[: self.train_end]
-        diffs = np.abs(train[lag:] - train[:-lag])
-        return float(diffs.mean()) if len(diffs) and diffs.mean() > 0 else float("nan")
-
-
-def detect_season(values: np.ndarray) -> int | None:
-    """The lag (2 .. a third of the series) of the highest autocorrelation peak of the
-    differenced series, when it reaches MIN_PEAK; None when the series shows no season."""
-    diffs = np.diff(np.asarray(values, dtype=np.float64))
-    max_lag = min(len(diffs) // 3, 400)
-    if max_lag < 3 or not np.std(diffs) > 0:
-        return None
-    centred = diffs - diffs.mean()
-    denom = float(np.dot(centred, centred))
-    acf = np.array([np.dot(centred[:-lag], centred[lag:]) / denom for lag in range(1, max_lag)])
-    lags = np.arange(1, max_lag)
-    peaks = [
-        i for i in range(1, len(acf) - 1) if acf[i] >= acf[i - 1] and acf[i] >= acf[i + 1]
-    ]  # local maxima, lag >= 2
-    if not peaks:
-        return None
-    best = max(peaks, key=lambda i: acf[i])
-    return int(lags[best]) if acf[best] >= MIN_PEAK else None
+from kubetrain_trainer.preparation.spec import Series
 
 
 def naive(values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -80,7 +34,7 @@ def seasonal_naive(
     index = origins[:, None] + steps[None, :] - season * (steps[None, :] // season + 1)
     if index.size and index.min() < 0:
         return None
-    return values[index]
+    return cast(np.ndarray, values[index])
 
 
 def _errors(truth: np.ndarray, guess: np.ndarray, scale: float) -> dict[str, float | None]:

@@ -1,4 +1,4 @@
-"""Stage 8, progress: where the operator (and `kubetrain run`) see how far training got.
+"""Progress: where the operator (and `kubetrain run`) see how far training got.
 
 Every update is written twice:
 - one JSON line on stdout, `{"kubetrain": "progress", ...}`, for `kubectl logs` and for any log
@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from kubetrain.api.contract import Files
-from kubetrain_trainer.storage import Storage
+from kubetrain_trainer.runtime.storage import Storage
 
 PROGRESS_FILE = Files.PROGRESS
 HEADLINE_FIELDS = ("completed", "total", "unit", "summary", "percent")
@@ -122,6 +122,6 @@ class ProgressReporter:
 def read_progress(storage: Storage) -> dict[str, Any] | None:
     """What the operator (or `kubetrain run`) calls to show progress."""
     try:
-        return json.loads(storage.read_bytes(PROGRESS_FILE))
+        return cast("dict[str, Any] | None", json.loads(storage.read_bytes(PROGRESS_FILE)))
     except Exception:
         return None

@@ -22,7 +22,7 @@ import pandas as pd
 
 from kubetrain.api.catalogue import DatasetInfo
 from kubetrain_trainer.errors import DataError
-from kubetrain_trainer.storage import S3Settings, open_storage, split_uri
+from kubetrain_trainer.runtime.storage import S3Settings, open_storage, split_uri
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
 _CHUNK = 1024 * 1024

@@ -1,4 +1,4 @@
-"""Stage 3, training: the declared built-in model fitted on the prepared arrays.
+"""Stage 4, training: the declared built-in model fitted on the prepared arrays.
 
 `ModelSpec` names the model, its hyperparameters, the PyTorch training settings and the compute
 (workers, GPUs). `train(...)` returns a `TrainResult` with a `TrainedModel` ready to evaluate and
@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from kubetrain_trainer.models import NetworkDef, make_estimator, model_family, network_def
+from kubetrain_trainer.models.catalogue import NetworkDef, make_estimator, model_family, network_def
+from kubetrain_trainer.models.torch_train import LoopHooks, TrainingSpec, fit_network, pick_device
 from kubetrain_trainer.predict import TrainedModel
-from kubetrain_trainer.prepare import Arrays, Preprocessor
-from kubetrain_trainer.torch_train import LoopHooks, TrainingSpec, fit_network, pick_device
+from kubetrain_trainer.preparation.preprocessors import Preprocessor
+from kubetrain_trainer.preparation.spec import Arrays
 
 MODEL_KEY = "model"
 """The parameter of an automatic-selection trial that names its model."""
@@ -130,7 +131,8 @@ def _check_exogenous(spec: ModelSpec, preprocessor: Preprocessor) -> None:
 
     info = MODELS.get(spec.name)  # type: ignore[call-overload]
     statistical = info is not None and any(
-        path.startswith("kubetrain_trainer.statistical.") for path in info.estimators.values()
+        path.startswith("kubetrain_trainer.models.statistical.")
+        for path in info.estimators.values()
     )
     if info is not None and (info.is_network or statistical):
         from kubetrain_trainer.errors import InvalidSpecError
@@ -197,7 +199,7 @@ def train(
 
     definition = build_network_def(spec, task, preprocessor, train_arrays)
     if spec.workers > 1 or spec.gpus_per_worker > 0:
-        from kubetrain_trainer.ray_train import fit_distributed
+        from kubetrain_trainer.models.ray_train import fit_distributed
 
         outcome = fit_distributed(
             task, definition, spec, train_arrays, validation, hooks or LoopHooks()

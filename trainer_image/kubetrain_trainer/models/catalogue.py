@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from kubetrain_trainer.errors import InvalidSpecError
 
@@ -136,7 +136,7 @@ def estimator_class(name: str, task: str) -> type:
         raise InvalidSpecError(f"model {name!r} cannot be used for {task}; it serves {serves}.")
     module, _, cls_name = path.rpartition(".")
     try:
-        return getattr(importlib.import_module(module), cls_name)
+        return cast(type, getattr(importlib.import_module(module), cls_name))
     except ImportError as exc:
         raise InvalidSpecError(
             f"model {name!r} needs the Python package {module.split('.')[0]!r}, which this "
@@ -235,7 +235,10 @@ def make_network(definition: NetworkDef) -> Any:
     p = d.params
 
     def activation() -> nn.Module:
-        return {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}[p.get("activation", "relu")]()
+        return cast(
+            "nn.Module",
+            {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}[p.get("activation", "relu")](),
+        )
 
     class MLP(nn.Module):
         def __init__(self) -> None:
@@ -252,7 +255,7 @@ def make_network(definition: NetworkDef) -> Any:
             self.net = nn.Sequential(*layers)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.net(x.flatten(1))
+            return cast("torch.Tensor", self.net(x.flatten(1)))
 
     class SmallCNN(nn.Module):
         def __init__(self) -> None:
@@ -275,7 +278,7 @@ def make_network(definition: NetworkDef) -> Any:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             assert d.image_shape is not None
-            return self.head(self.features(x.view(-1, *d.image_shape)))
+            return cast("torch.Tensor", self.head(self.features(x.view(-1, *d.image_shape))))
 
     class Sequence(nn.Module):
         """An RNN over the window, plus a linear skip from the raw window to the output."""
@@ -290,7 +293,7 @@ def make_network(definition: NetworkDef) -> Any:
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             out, _ = self.rnn(x.unsqueeze(-1))
-            return self.head(torch.cat([out[:, -1, :], x], dim=1))
+            return cast("torch.Tensor", self.head(torch.cat([out[:, -1, :], x], dim=1)))
 
     class TextCNN(nn.Module):
         def __init__(self) -> None:
@@ -306,7 +309,7 @@ def make_network(definition: NetworkDef) -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             e = self.embed(x.long()).transpose(1, 2)
             pooled = [torch.relu(conv(e)).amax(dim=2) for conv in self.convs]
-            return self.head(self.dropout(torch.cat(pooled, dim=1)))
+            return cast("torch.Tensor", self.head(self.dropout(torch.cat(pooled, dim=1))))
 
     class TextLSTM(nn.Module):
         def __init__(self) -> None:
@@ -325,7 +328,7 @@ def make_network(definition: NetworkDef) -> Any:
             out, _ = self.rnn(self.embed(tokens))
             # Mean over real tokens: padding neither helps nor hurts.
             pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1)
-            return self.head(self.dropout(pooled))
+            return cast("torch.Tensor", self.head(self.dropout(pooled)))
 
     classes = {"mlp": MLP, "cnn": SmallCNN, "sequence": Sequence, "text-cnn": TextCNN,
                "text-lstm": TextLSTM}  # fmt: skip
