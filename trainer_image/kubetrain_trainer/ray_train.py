@@ -26,7 +26,7 @@ from typing import Any
 from kubetrain_trainer.errors import Interrupted, TrainerError
 from kubetrain_trainer.models import NetworkDef
 from kubetrain_trainer.prepare import Arrays
-from kubetrain_trainer.storage import S3Storage, Storage
+from kubetrain_trainer.storage import CREDENTIAL_ENV, S3Storage, Storage
 from kubetrain_trainer.torch_train import LoopHooks, NetworkOutcome
 
 
@@ -139,10 +139,17 @@ def ray_storage(store: Storage | None, local: str, *parts: str) -> dict[str, Any
     import pyarrow.fs
 
     settings = store.settings
+    if settings.credential_env != CREDENTIAL_ENV or not settings.credentials_in_env():
+        raise TrainerError(
+            f"Ray keeps its run in {store.uri} and reads the S3 credentials from "
+            f"{' and '.join(settings.credential_env)} in the environment, which do not hold "
+            "this store's credentials."
+        )
     scheme, _, host = (settings.endpoint or "").partition("://")
+    # No explicit keys: pyarrow then takes them from the environment (the AWS default chain)
+    # in every process, and leaves them out of the pickle that Ray ships to other pods and
+    # writes into the store (tuner.pkl); explicit keys would travel in both.
     filesystem = pyarrow.fs.S3FileSystem(
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
         region=settings.region,
         endpoint_override=host or None,
         scheme=scheme or "https",

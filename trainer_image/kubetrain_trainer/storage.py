@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -125,21 +126,47 @@ class LocalStorage:
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
 
 
+CREDENTIAL_ENV: tuple[str, str] = (Env.AWS_ACCESS_KEY_ID, Env.AWS_SECRET_ACCESS_KEY)
+
+
 @dataclass(frozen=True)
 class S3Settings:
+    """An S3 endpoint and its credentials.
+
+    The credentials never travel in a pickle: Ray ships these settings to other pods and writes
+    its run state (which holds them) into the job's store, where anyone who can read the
+    artifacts would find them. A pickle names `credential_env` instead, the variables the
+    receiving process reads them from (the operator puts them in every pod from the Secret).
+    """
+
     endpoint: str | None = None
-    access_key: str | None = None
-    secret_key: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     region: str = "us-east-1"
+    credential_env: tuple[str, str] = field(default=CREDENTIAL_ENV, compare=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> S3Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, credential_env: tuple[str, str] = CREDENTIAL_ENV
+    ) -> S3Settings:
         env = dict(os.environ if env is None else env)
         return cls(
             endpoint=env.get(Env.S3_ENDPOINT) or env.get("AWS_ENDPOINT_URL") or None,
-            access_key=env.get(Env.AWS_ACCESS_KEY_ID) or None,
-            secret_key=env.get(Env.AWS_SECRET_ACCESS_KEY) or None,
+            access_key=env.get(credential_env[0]) or None,
+            secret_key=env.get(credential_env[1]) or None,
             region=env.get(Env.AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            credential_env=credential_env,
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_settings_in_this_process, (self.endpoint, self.region, self.credential_env))
+
+    def credentials_in_env(self) -> bool:
+        """Whether this process's environment holds these very credentials."""
+        key, secret = self.credential_env
+        return (os.environ.get(key) or None, os.environ.get(secret) or None) == (
+            self.access_key,
+            self.secret_key,
         )
 
     def client(self) -> Any:
@@ -159,6 +186,20 @@ class S3Settings:
                 read_timeout=60,
             ),
         )
+
+
+def _settings_in_this_process(
+    endpoint: str | None, region: str, credential_env: tuple[str, str]
+) -> S3Settings:
+    """Unpickled `S3Settings`: the endpoint sent, the credentials from this process's env."""
+    key, secret = credential_env
+    return S3Settings(
+        endpoint,
+        os.environ.get(key) or None,
+        os.environ.get(secret) or None,
+        region,
+        credential_env,
+    )
 
 
 class S3Storage:
