@@ -184,8 +184,9 @@ def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(
 def test_s3_credentials_never_travel_in_a_pickle(monkeypatch: pytest.MonkeyPatch):
     """Ray pickles the store's settings and its file system into its run state in the job's
     store (tuner.pkl): the secret must not be there; the receiving process reads its own env."""
-    from kubetrain_trainer.ray_train import ray_storage
     from ray import cloudpickle
+
+    from kubetrain_trainer.ray_train import ray_storage
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id-1234")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-5678")
