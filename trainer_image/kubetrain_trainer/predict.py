@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kubetrain.api.contract import Files
 from kubetrain_trainer.models import NetworkDef
 from kubetrain_trainer.prepare import Arrays, Preprocessor, WindowPreprocessor
 
@@ -85,7 +86,7 @@ class TrainedModel:
             torch.save(self.state_dict, directory / "state_dict.pt")
             (directory / "network.json").write_text(json.dumps(self.network.to_json(), indent=2))
             joblib.dump(self.preprocessor, directory / "preprocessor.joblib")
-        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+        (directory / Files.MODEL_INDEX).write_text(json.dumps(meta, indent=2))
         return sorted(p for p in directory.iterdir() if p.is_file())
 
 
@@ -105,7 +106,7 @@ def load_model(directory: str | Path) -> TrainedModel:
     import joblib
 
     directory = Path(directory)
-    meta = json.loads((directory / "model.json").read_text())
+    meta = json.loads((directory / Files.MODEL_INDEX).read_text())
     if meta["family"] == "sklearn":
         model = joblib.load(directory / "model.joblib")
         assert isinstance(model, TrainedModel)

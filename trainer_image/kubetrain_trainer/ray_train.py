@@ -125,6 +125,10 @@ def fit_distributed(
     return outcome
 
 
+RAY_S3_ATTEMPTS = 12
+"""About two minutes of exponential backoff (capped at 20 s per wait, AWS's standard)."""
+
+
 def ray_storage(store: Storage | None, local: str, *parts: str) -> dict[str, Any]:
     """Where Ray Train or Ray Tune keeps its run: a place every node can reach.
 
@@ -151,6 +155,9 @@ def ray_storage(store: Storage | None, local: str, *parts: str) -> dict[str, Any
     # writes into the store (tuner.pkl); explicit keys would travel in both.
     filesystem = pyarrow.fs.S3FileSystem(
         region=settings.region,
+        # Ray writes checkpoints here from every pod: ride out a store that is away for a while,
+        # as the trainer's own writes do (storage.py).
+        retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=RAY_S3_ATTEMPTS),
         endpoint_override=host or None,
         scheme=scheme or "https",
     )

@@ -90,6 +90,8 @@ class Files:
     STOP: Final = "stop"
     """Written when any pod of the attempt got SIGTERM: every rank checkpoints and stops."""
     MODEL: Final = "model"
+    MODEL_INDEX: Final = "model.json"
+    """In `model/`: what the model is; uploaded last, it commits the model's other files."""
     CHECKPOINTS: Final = "checkpoints"
     OUTPUT: Final = "output"
     TUNING: Final = "tuning"
