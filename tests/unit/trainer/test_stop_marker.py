@@ -214,3 +214,28 @@ def test_ray_refuses_a_store_whose_credentials_are_not_in_the_environment(
     settings = S3Settings(endpoint="http://127.0.0.1:9000", access_key="a", secret_key="b")
     with pytest.raises(TrainerError, match="AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
         ray_storage(S3Storage("kubetrain", "team/wine", settings), "/tmp/x", "ray", "1")
+
+
+def test_a_store_that_stays_away_is_retried_then_a_retryable_failure(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    """Within the retry budget the writes are retried; beyond it the attempt fails with exit
+    code 1 (another attempt may help, and resumes), never 3 (denied: no retry)."""
+    import socket
+
+    from kubetrain.api.contract import ExitCode
+    from kubetrain_trainer.errors import StorageUnreachableError
+
+    with socket.socket() as sock:  # a port nothing listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("KUBETRAIN_S3_RETRY_SECONDS", "2")
+    settings = S3Settings(endpoint=f"http://127.0.0.1:{port}", access_key="a", secret_key="b")
+    store = S3Storage("kubetrain", "team/wine/1", settings)
+    started = time.monotonic()
+    with pytest.raises(StorageUnreachableError) as raised:
+        store.write_bytes("progress.json", b"{}")
+    assert time.monotonic() - started >= 1.5  # retried with backoff, not given up at once
+    assert raised.value.exit_code == ExitCode.INTERNAL and ExitCode.INTERNAL.retryable
+    assert "cannot reach S3 to write s3://kubetrain/team/wine/1/progress.json" in str(raised.value)
+    assert capfd.readouterr().err.count("retrying for up to 2 s") == 1
