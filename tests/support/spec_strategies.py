@@ -86,7 +86,7 @@ def well_typed(node: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 def field_paths(
     node: dict[str, Any], path: tuple[str, ...] = ()
-) -> list[tuple[tuple[str, ...], dict]]:
+) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """Every field under the spec, with `*` for a map key."""
     found = [(path, node)] if path else []
     for name, child in node.get("properties", {}).items():
