@@ -163,7 +163,7 @@ def test_no_secret_leaks_into_logs_status_events_pods_or_artifacts(trained: Harn
         Bucket=h.cluster.s3.bucket, Prefix=prefix
     ):
         for obj in page.get("Contents", []):
-            if obj["Size"] < 5_000_000:
+            if obj["Size"] < 100_000_000:  # every artifact; none is near this
                 body = s3.get_object(Bucket=h.cluster.s3.bucket, Key=obj["Key"])["Body"].read()
                 places[obj["Key"]] = body.decode("latin-1")
     assert len(places) > 20

@@ -1,6 +1,7 @@
 """A pod SIGKILLed mid-epoch (no SIGTERM, so no checkpoint on the way out): the next attempt
 resumes from the last periodic checkpoint, losing at most one checkpoint interval. For the
-trainer pod of a one-pod job, and for a Ray worker pod of a 2-worker job."""
+trainer pod of a one-pod job, and for a Ray worker pod of a 2-worker job (the operator then
+ends the attempt's other pods with SIGTERM, as for any failed attempt)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,6 @@ def sigkilled_and_resumed(
 
     job = job_prefix("", h.namespace, name).lstrip("/")
     first = artifacts(h, f"s3://{h.cluster.s3.bucket}/{job}/1/")
-    assert Files.STOP not in first, "SIGKILL, not SIGTERM: no pod had time to mark a stop"
     pointer = s3_json(h, f"{job}/1/{Files.CHECKPOINTS}/latest.json")
     saved = [int(m[1]) for f in first if (m := re.search(r"epoch-(\d+)\.pt$", f))]
     # Attempt 1 checkpointed every `every` epochs, so it died before epoch max(saved) + every;
@@ -60,4 +60,4 @@ def test_a_sigkilled_trainer_pod_resumes_from_its_last_checkpoint(harness: Harne
 
 @pytest.mark.timeout(1500)
 def test_a_sigkilled_ray_worker_pod_resumes_from_the_last_checkpoint(harness: Harness) -> None:
-    sigkilled_and_resumed(harness, workers=2, epochs=150, every=10, kill_after=12, pod="worker-0")
+    sigkilled_and_resumed(harness, workers=2, epochs=60, every=10, kill_after=12, pod="worker-0")

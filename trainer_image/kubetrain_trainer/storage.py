@@ -49,7 +49,6 @@ _TRANSIENT_CODES = {
     "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
     "RequestTimeout", "RequestTimeTooSkewed",
 }  # fmt: skip
-RETRY_SECONDS_ENV = "KUBETRAIN_S3_RETRY_SECONDS"
 DEFAULT_RETRY_SECONDS = 120.0
 
 
@@ -361,7 +360,7 @@ class S3Storage:
 
 def _retry_seconds() -> float:
     try:
-        return max(0.0, float(os.environ.get(RETRY_SECONDS_ENV, DEFAULT_RETRY_SECONDS)))
+        return max(0.0, float(os.environ.get(Env.S3_RETRY_SECONDS, DEFAULT_RETRY_SECONDS)))
     except ValueError:
         return DEFAULT_RETRY_SECONDS
 

@@ -38,6 +38,8 @@ class Env:
     OUTPUT_URI: Final = "KUBETRAIN_OUTPUT_URI"
     """The root of the artifact store; the attempt writes below <ns>/<job>/<attempt>."""
     S3_ENDPOINT: Final = "KUBETRAIN_S3_ENDPOINT"
+    S3_RETRY_SECONDS: Final = "KUBETRAIN_S3_RETRY_SECONDS"
+    """How long the trainer retries S3 while it is unreachable (default 120 s)."""
     DATA_S3_ENDPOINT: Final = "KUBETRAIN_DATA_S3_ENDPOINT"
     DATA_ACCESS_KEY_ID: Final = "KUBETRAIN_DATA_AWS_ACCESS_KEY_ID"
     DATA_SECRET_ACCESS_KEY: Final = "KUBETRAIN_DATA_AWS_SECRET_ACCESS_KEY"

@@ -229,7 +229,7 @@ def test_a_store_that_stays_away_is_retried_then_a_retryable_failure(
     with socket.socket() as sock:  # a port nothing listens on: connection refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    monkeypatch.setenv("KUBETRAIN_S3_RETRY_SECONDS", "2")
+    monkeypatch.setenv(Env.S3_RETRY_SECONDS, "2")
     settings = S3Settings(endpoint=f"http://127.0.0.1:{port}", access_key="a", secret_key="b")
     store = S3Storage("kubetrain", "team/wine/1", settings)
     started = time.monotonic()
