@@ -6,21 +6,33 @@ operator reads the store with the credentials the job's pods get: the Secret the
 config names (or `spec.output.s3.credentialsSecret`) in the job's namespace, fetched through
 `kube.py` by the reconciler and handed in as `StoreAccess`. When it cannot read the store, the
 report says why (`store_error`) and the status shows it; it never guesses a verdict.
+
+The files are the trainer's, or a user's own code's: anything may be in them. What is not
+JSON, or not the contract's shape, is ignored (a `metrics.json` so is "not valid": no verdict),
+and a value the status cannot hold (NaN, an integer beyond int64, a unit the CRD does not
+know) is left out of the status rather than making every status patch fail.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from kubetrain.api.contract import Files, MetricsFile, ProgressFile, parse_file
+from kubetrain.api.status import TrainingJobStatus
 from kubetrain.state import TrainerReport
 
 log = logging.getLogger("kubetrain.reports")
 MAX_FILE_BYTES = 1_000_000
+INT64_MAX = 2**63 - 1
+UNREADABLE = object()
+"""A file that is there but is not JSON (binary junk, truncated, too large, too deep)."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +78,8 @@ def report_from(
 
     `final` says the driver has finished, so metrics.json should be there.
     """
-    prog = parse_file(ProgressFile, progress) if progress is not None else None
-    result = parse_file(MetricsFile, metrics) if metrics is not None else None
+    prog = parse_file(ProgressFile, progress) if progress not in (None, UNREADABLE) else None
+    result = parse_file(MetricsFile, metrics) if metrics not in (None, UNREADABLE) else None
     best = prog.best_metric.model_dump() if prog and prog.best_metric else None
     scores: dict[str, float] | None = None
     if result is not None:
@@ -75,17 +87,19 @@ def report_from(
             best = {"name": result.objective.metric, "value": result.objective.value}
         held_out = result.test or result.validation or {}
         scores = {
-            k: float(v)
+            k: _as_float(v)
             for k, v in held_out.items()
             if isinstance(v, int | float) and not isinstance(v, bool) and k != "n"
         } or None
     health = (result.health if result else []) or (prog.health if prog else [])
     tuning = (metadata or {}).get("tuning") if isinstance(metadata, dict) else None
+    hyperparameters = tuning.get("bestConfig") if isinstance(tuning, dict) else None
+    finite = {k: v for k, v in (scores or {}).items() if math.isfinite(v)}
     return TrainerReport(
-        progress=_progress(prog),
-        best_metric=best,
-        metrics=scores,
-        best_hyperparameters=(tuning or {}).get("bestConfig") or None,
+        progress=_status_field("progress", _progress(prog)),
+        best_metric=_status_field("bestMetric", best),
+        metrics=_status_field("bestMetrics", finite or None),
+        best_hyperparameters=_status_field("bestHyperparameters", hyperparameters or None),
         objective=result.objective if result else None,
         health=tuple((h.reason, h.message) for h in health),
         final=final,
@@ -93,6 +107,49 @@ def report_from(
         metrics_invalid=metrics is not None and result is None,
         store_error=store_error,
     )
+
+
+def _as_float(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return math.nan
+
+
+def _status_field(name: str, value: Any) -> Any:
+    """`value` if the status field `name` (its JSON name) can hold it, else None."""
+    if value is None:
+        return None
+    try:
+        json.dumps(value, allow_nan=False)
+        TrainingJobStatus.model_validate({name: value})
+    except (ValueError, TypeError, RecursionError, ValidationError):
+        log.debug("left %s out of the status: the status cannot hold it", name)
+        return None
+    return value if _ints_fit(value) else None
+
+
+def _ints_fit(value: Any, depth: int = 0) -> bool:
+    """Whether every integer in `value` fits the API server's int64."""
+    if isinstance(value, bool) or depth > 32:
+        return True
+    if isinstance(value, int):
+        return -INT64_MAX - 1 <= value <= INT64_MAX
+    if isinstance(value, dict):
+        return all(_ints_fit(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return all(_ints_fit(v, depth + 1) for v in value)
+    return True
+
+
+def decode(raw: bytes) -> Any:
+    """A file's JSON, or `UNREADABLE`: never an exception, whatever the bytes."""
+    if len(raw) > MAX_FILE_BYTES:
+        return UNREADABLE
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return UNREADABLE
 
 
 class ReportReader:
@@ -119,13 +176,13 @@ class ReportReader:
             return self._clients[access]
 
     def _json(self, access: StoreAccess, uri: str) -> Any:
-        """The decoded file, None if it is absent or not JSON; StoreError if denied/down."""
+        """The decoded file, None if absent, `UNREADABLE` if not JSON; StoreError if denied/down."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         bucket, key = split_uri(uri)
         try:
             body = self._client(access).get_object(Bucket=bucket, Key=key)["Body"]
-            raw = body.read(MAX_FILE_BYTES)
+            raw = body.read(MAX_FILE_BYTES + 1)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("NoSuchKey", "404", "NotFound"):
@@ -133,11 +190,10 @@ class ReportReader:
             raise StoreError(f"{code or 'error'} reading {uri}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"cannot reach the store for {uri}: {exc}") from exc
-        try:
-            return json.loads(raw)
-        except ValueError:
-            log.debug("%s is not JSON", uri)
-            return None
+        decoded = decode(raw)
+        if decoded is UNREADABLE:
+            log.debug("%s is not JSON (or larger than %d bytes)", uri, MAX_FILE_BYTES)
+        return decoded
 
     def read(self, access: StoreAccess, attempt_uri: str, final: bool) -> TrainerReport:
         base = attempt_uri.rstrip("/")

@@ -119,11 +119,14 @@ def data_s3_settings(access: Any) -> S3Settings:
     endpoint = (getattr(access, "endpoint", None) if access else None) or env.get(
         Env.DATA_S3_ENDPOINT
     )
+    own = (Env.DATA_ACCESS_KEY_ID, Env.DATA_SECRET_ACCESS_KEY)
+    credentials = S3Settings.from_env(credential_env=own) if env.get(own[0]) else base
     return S3Settings(
         endpoint=endpoint or base.endpoint,
-        access_key=env.get(Env.DATA_ACCESS_KEY_ID) or base.access_key,
-        secret_key=env.get(Env.DATA_SECRET_ACCESS_KEY) or base.secret_key,
+        access_key=credentials.access_key,
+        secret_key=credentials.secret_key,
         region=(getattr(access, "region", None) if access else None) or base.region,
+        credential_env=credentials.credential_env,
     )
 
 

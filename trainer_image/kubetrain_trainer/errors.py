@@ -39,6 +39,13 @@ class StorageAccessError(TrainerError):
     exit_code = ExitCode.STORAGE_DENIED
 
 
+class StorageUnreachableError(TrainerError):
+    """S3 stayed unreachable (or kept failing with 5xx) through every retry: a transient fault,
+    so the operator may retry the attempt, which resumes from its last checkpoint."""
+
+    exit_code = ExitCode.INTERNAL
+
+
 class Interrupted(TrainerError):
     """SIGTERM arrived; a checkpoint was written before raising this."""
 

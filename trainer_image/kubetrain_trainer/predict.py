@@ -23,6 +23,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from kubetrain.api.contract import Files
 from kubetrain_trainer.models.catalogue import NetworkDef
 from kubetrain_trainer.preparation.preprocessors import Preprocessor, WindowPreprocessor
 from kubetrain_trainer.preparation.spec import Arrays
@@ -86,7 +87,7 @@ class TrainedModel:
             torch.save(self.state_dict, directory / "state_dict.pt")
             (directory / "network.json").write_text(json.dumps(self.network.to_json(), indent=2))
             joblib.dump(self.preprocessor, directory / "preprocessor.joblib")
-        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+        (directory / Files.MODEL_INDEX).write_text(json.dumps(meta, indent=2))
         return sorted(p for p in directory.iterdir() if p.is_file())
 
 
@@ -106,7 +107,7 @@ def load_model(directory: str | Path) -> TrainedModel:
     import joblib
 
     directory = Path(directory)
-    meta = json.loads((directory / "model.json").read_text())
+    meta = json.loads((directory / Files.MODEL_INDEX).read_text())
     if meta["family"] == "sklearn":
         model = joblib.load(directory / "model.joblib")
         assert isinstance(model, TrainedModel)

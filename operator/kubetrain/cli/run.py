@@ -23,7 +23,7 @@ from typing import Any
 
 import typer
 
-from kubetrain.api.contract import Files
+from kubetrain.api.contract import Env, Files
 from kubetrain.reports import report_from
 from kubetrain.state import verdict
 
@@ -240,6 +240,23 @@ def _summary(result: Any, report_path: str) -> None:
     console.print(f"Report:    {report_path}")
 
 
+def _export_credentials(access_key: str, secret_key: str) -> dict[str, str | None]:
+    """Puts the local store's credentials in this process's environment; returns what was
+    there before, for `_restore_env`."""
+    values = {Env.AWS_ACCESS_KEY_ID: access_key, Env.AWS_SECRET_ACCESS_KEY: secret_key}
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    return before
+
+
+def _restore_env(before: dict[str, str | None]) -> None:
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def _fmt(value: Any) -> str:
     return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -258,6 +275,7 @@ def run(
     from kubetrain_trainer.errors import TrainerError
 
     local_s3 = None
+    exported: dict[str, str | None] = {}
     try:
         from kubetrain_trainer.config import from_spec
         from kubetrain_trainer.runtime.checkpoint import StopSignal
@@ -278,6 +296,8 @@ def run(
                     f"could not start the local S3 store (SeaweedFS): {str(exc).splitlines()[0]} "
                     "Run with --output DIR to write the artifacts to a directory instead."
                 ) from exc
+            # In the environment, as in the operator's pods: Ray's processes read them there.
+            exported = _export_credentials(endpoint.access_key, endpoint.secret_key)
             settings = S3Settings(endpoint.endpoint, endpoint.access_key, endpoint.secret_key)
             root = open_storage(f"s3://{endpoint.bucket}", settings)
         context = RunContext(
@@ -330,3 +350,4 @@ def run(
     finally:
         if local_s3 is not None:
             local_s3.stop()
+        _restore_env(exported)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from kubetrain.reports import report_from, split_uri
-from kubetrain.state import Verdict, verdict
+import json
+import re
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kubetrain.api.status import TrainingJobStatus
+from kubetrain.reports import MAX_FILE_BYTES, UNREADABLE, decode, report_from, split_uri
+from kubetrain.state import TrainerReport, Verdict, verdict
 
 
 def test_progress_and_final_metrics_become_status_fields() -> None:
@@ -104,3 +112,92 @@ def test_garbage_files_do_not_crash_the_reader() -> None:
     for junk in ([], "x", 3, {"total": "many", "unit": 5}, {"objective": {"metric": 1}}):
         report = report_from(junk, junk, junk, final=True)
         assert report.progress is None and report.objective is None
+
+
+# --- fuzzed files: whatever is in the store, the reader returns a report the status can hold --
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.sampled_from([10**400, -(10**400)])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=80),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+NUMBER = st.integers(min_value=-(2**70), max_value=2**70) | st.floats() | st.sampled_from([10**400])
+SHAPED_PROGRESS = st.fixed_dictionaries(
+    {},
+    optional={
+        "stage": JSON,
+        "completed": NUMBER,
+        "total": NUMBER,
+        "unit": st.sampled_from(["epochs", "trials", "bogus", 3, "x" * 100]),
+        "summary": JSON,
+        "bestMetric": st.fixed_dictionaries({"name": st.text(max_size=100), "value": NUMBER}),
+        "health": JSON,
+    },
+)
+SHAPED_METRICS = st.fixed_dictionaries(
+    {
+        "objective": st.fixed_dictionaries(
+            {"metric": st.text(max_size=100)},
+            optional={"value": NUMBER, "threshold": NUMBER, "direction": JSON, "passed": JSON},
+        )
+    },
+    optional={
+        "test": st.dictionaries(st.text(max_size=70), NUMBER | JSON, max_size=80),
+        "validation": JSON,
+        "health": JSON,
+    },
+)
+SHAPED_METADATA = st.fixed_dictionaries({}, optional={"tuning": st.fixed_dictionaries(
+    {}, optional={"bestConfig": st.dictionaries(st.text(max_size=8), JSON, max_size=70) | JSON}
+)})  # fmt: skip
+FILE_BYTES = (
+    st.binary(max_size=200)
+    | JSON.map(lambda v: json.dumps(v).encode())
+    | JSON.map(lambda v: json.dumps(v).encode()).flatmap(
+        lambda b: st.integers(0, len(b)).map(lambda n: b[:n])  # truncated
+    )
+    | st.integers(1, 200_000).map(lambda n: b"[" * n)  # deeper than any parser's stack
+    | st.just(b'{"a": "' + b"x" * (MAX_FILE_BYTES + 10) + b'"}')
+)
+
+
+def _status_accepts(report: TrainerReport) -> None:
+    """What the API server would check of the status the report becomes."""
+    status = {
+        "progress": report.progress,
+        "bestMetric": report.best_metric,
+        "bestMetrics": report.metrics,
+        "bestHyperparameters": report.best_hyperparameters,
+    }
+    status = {k: v for k, v in status.items() if v is not None}
+    text = json.dumps(status, allow_nan=False)  # NaN/Infinity are not JSON
+    assert all(abs(int(n)) < 2**63 for n in re.findall(r"(?<![\w.])-?\d+(?![\d.eE])", text))
+    TrainingJobStatus.model_validate(status)
+    verdict(report)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(progress=SHAPED_PROGRESS | JSON, metrics=SHAPED_METRICS | JSON, metadata=SHAPED_METADATA)
+def test_any_json_in_the_files_gives_a_report_the_status_can_hold(
+    progress: Any, metrics: Any, metadata: Any
+) -> None:
+    for final in (False, True):
+        _status_accepts(report_from(progress, metrics, metadata, final=final))
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=FILE_BYTES)
+def test_any_bytes_in_a_file_decode_to_json_or_unreadable(raw: bytes) -> None:
+    decoded = decode(raw)
+    report = report_from(decoded, decoded, decoded, final=True)
+    _status_accepts(report)
+    if decoded is UNREADABLE:
+        assert report.metrics_invalid
+        assert "metrics.json is not valid" in verdict(report).message

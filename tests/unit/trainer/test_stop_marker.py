@@ -165,9 +165,13 @@ def test_a_trial_asks_for_its_share_of_a_worker(workers, gpus, parallel, cluster
     assert trial_resources(_tuning(parallel), _model(workers, gpus), cluster) == expected
 
 
-def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(tmp_path: Path):
+def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     from kubetrain_trainer.models.ray_train import ray_storage
 
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "b")
     settings = S3Settings(endpoint="http://127.0.0.1:9000", access_key="a", secret_key="b")
     job = S3Storage("kubetrain", "team/wine/tuning/abc", settings)
     args = ray_storage(job, str(tmp_path), "ray", "2")
@@ -175,3 +179,63 @@ def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(tmp_path: Path):
     assert type(args["storage_filesystem"]).__name__ == "S3FileSystem"
     # Without an S3 store (kubetrain run --output DIR) a local directory does.
     assert ray_storage(LocalStorage(tmp_path), "/tmp/x", "ray", "2") == {"storage_path": "/tmp/x"}
+
+
+def test_s3_credentials_never_travel_in_a_pickle(monkeypatch: pytest.MonkeyPatch):
+    """Ray pickles the store's settings and its file system into its run state in the job's
+    store (tuner.pkl): the secret must not be there; the receiving process reads its own env."""
+    from ray import cloudpickle
+
+    from kubetrain_trainer.models.ray_train import ray_storage
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id-1234")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-5678")
+    job = S3Storage("kubetrain", "team/wine", S3Settings.from_env())
+    filesystem = ray_storage(job, "/tmp/x", "ray", "1")["storage_filesystem"]
+    for thing in (job, job.settings, filesystem):
+        for dumped in (pickle.dumps(thing), cloudpickle.dumps(thing)):
+            assert b"very-secret-5678" not in dumped and b"key-id-1234" not in dumped
+    assert "very-secret-5678" not in repr(job.settings)
+    copy = pickle.loads(pickle.dumps(job))
+    assert (copy.settings.access_key, copy.settings.secret_key) == (
+        "key-id-1234",
+        "very-secret-5678",
+    )
+    assert copy.settings.endpoint == job.settings.endpoint and copy.uri == job.uri
+
+
+def test_ray_refuses_a_store_whose_credentials_are_not_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from kubetrain_trainer.errors import TrainerError
+    from kubetrain_trainer.models.ray_train import ray_storage
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    settings = S3Settings(endpoint="http://127.0.0.1:9000", access_key="a", secret_key="b")
+    with pytest.raises(TrainerError, match="AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        ray_storage(S3Storage("kubetrain", "team/wine", settings), "/tmp/x", "ray", "1")
+
+
+def test_a_store_that_stays_away_is_retried_then_a_retryable_failure(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+):
+    """Within the retry budget the writes are retried; beyond it the attempt fails with exit
+    code 1 (another attempt may help, and resumes), never 3 (denied: no retry)."""
+    import socket
+
+    from kubetrain.api.contract import ExitCode
+    from kubetrain_trainer.errors import StorageUnreachableError
+
+    with socket.socket() as sock:  # a port nothing listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv(Env.S3_RETRY_SECONDS, "2")
+    settings = S3Settings(endpoint=f"http://127.0.0.1:{port}", access_key="a", secret_key="b")
+    store = S3Storage("kubetrain", "team/wine/1", settings)
+    started = time.monotonic()
+    with pytest.raises(StorageUnreachableError) as raised:
+        store.write_bytes("progress.json", b"{}")
+    assert time.monotonic() - started >= 1.5  # retried with backoff, not given up at once
+    assert raised.value.exit_code == ExitCode.INTERNAL and ExitCode.INTERNAL.retryable
+    assert "cannot reach S3 to write s3://kubetrain/team/wine/1/progress.json" in str(raised.value)
+    assert capfd.readouterr().err.count("retrying for up to 2 s") == 1

@@ -58,9 +58,14 @@ def _default(value: Any) -> Any:
 
 
 def save_model(storage: Storage, model: TrainedModel, probe: np.ndarray | None) -> list[str]:
-    """Upload `model/`, then load it back from the store and compare predictions on `probe`."""
+    """Upload `model/`, then load it back from the store and compare predictions on `probe`.
+
+    Its index (`model.json`), which `load_model` reads first, is uploaded last: it commits the
+    model, so a reader that finds it finds every other file whole (each upload is atomic), and
+    a store that went away mid-upload leaves a model no reader takes for complete.
+    """
     with tempfile.TemporaryDirectory(prefix="kubetrain-model-") as tmp:
-        files = model.save(Path(tmp) / "model")
+        files = sorted(model.save(Path(tmp) / "model"), key=lambda p: p.name == Files.MODEL_INDEX)
         for path in files:
             storage.upload_file(f"model/{path.name}", path)
         names = [f"model/{p.name}" for p in files]

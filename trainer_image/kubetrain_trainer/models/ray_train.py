@@ -27,7 +27,7 @@ from kubetrain_trainer.errors import Interrupted, TrainerError
 from kubetrain_trainer.models.catalogue import NetworkDef
 from kubetrain_trainer.models.torch_train import LoopHooks, NetworkOutcome
 from kubetrain_trainer.preparation.spec import Arrays
-from kubetrain_trainer.runtime.storage import S3Storage, Storage
+from kubetrain_trainer.runtime.storage import CREDENTIAL_ENV, S3Storage, Storage
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -126,6 +126,10 @@ def fit_distributed(
     return outcome
 
 
+RAY_S3_ATTEMPTS = 12
+"""About two minutes of exponential backoff (capped at 20 s per wait, AWS's standard)."""
+
+
 def ray_storage(store: Storage | None, local: str, *parts: str) -> dict[str, Any]:
     """Where Ray Train or Ray Tune keeps its run: a place every node can reach.
 
@@ -140,11 +144,21 @@ def ray_storage(store: Storage | None, local: str, *parts: str) -> dict[str, Any
     import pyarrow.fs
 
     settings = store.settings
+    if settings.credential_env != CREDENTIAL_ENV or not settings.credentials_in_env():
+        raise TrainerError(
+            f"Ray keeps its run in {store.uri} and reads the S3 credentials from "
+            f"{' and '.join(settings.credential_env)} in the environment, which do not hold "
+            "this store's credentials."
+        )
     scheme, _, host = (settings.endpoint or "").partition("://")
+    # No explicit keys: pyarrow then takes them from the environment (the AWS default chain)
+    # in every process, and leaves them out of the pickle that Ray ships to other pods and
+    # writes into the store (tuner.pkl); explicit keys would travel in both.
     filesystem = pyarrow.fs.S3FileSystem(
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
         region=settings.region,
+        # Ray writes checkpoints here from every pod: ride out a store that is away for a while,
+        # as the trainer's own writes do (storage.py).
+        retry_strategy=pyarrow.fs.AwsStandardS3RetryStrategy(max_attempts=RAY_S3_ATTEMPTS),
         endpoint_override=host or None,
         scheme=scheme or "https",
     )

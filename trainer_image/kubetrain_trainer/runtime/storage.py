@@ -9,19 +9,28 @@ anything larger than `SMALL_OBJECT_LIMIT`.
 S3 settings come from the environment (`S3Settings.from_env`): `KUBETRAIN_S3_ENDPOINT` (or
 `AWS_ENDPOINT_URL`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`. Path-style
 addressing is used so that SeaweedFS and MinIO work without DNS tricks.
+
+An S3 store that goes away for a while (a restart, a network blip) does not fail the attempt:
+every request is retried with backoff for up to `KUBETRAIN_S3_RETRY_SECONDS` (120 s) while the
+store is unreachable or answers 5xx, saying so once on stderr. Each object appears whole or not
+at all (an S3 PUT is atomic; a local file is written aside and renamed), and what is made of
+several objects is committed by writing its index last (the model's `model.json`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import urlparse
 
 from kubetrain.api.contract import Env
-from kubetrain_trainer.errors import DataError, StorageAccessError
+from kubetrain_trainer.errors import DataError, StorageAccessError, StorageUnreachableError
 
 SMALL_OBJECT_LIMIT = 16 * 1024 * 1024
 
@@ -36,6 +45,11 @@ _DENIED_CODES = {
     "403",
 }
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+_TRANSIENT_CODES = {
+    "500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
+    "RequestTimeout", "RequestTimeTooSkewed",
+}  # fmt: skip
+DEFAULT_RETRY_SECONDS = 120.0
 
 
 class Storage(Protocol):
@@ -101,7 +115,9 @@ class LocalStorage:
         path = self._path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         if Path(local).resolve() != path.resolve():
-            shutil.copyfile(local, path)
+            tmp = path.with_name(path.name + ".tmp")
+            shutil.copyfile(local, tmp)
+            tmp.replace(path)  # whole or not at all, as an S3 PUT
 
     def download_file(self, name: str, local: Path) -> None:
         path = self._path(name)
@@ -125,21 +141,47 @@ class LocalStorage:
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
 
 
+CREDENTIAL_ENV: tuple[str, str] = (Env.AWS_ACCESS_KEY_ID, Env.AWS_SECRET_ACCESS_KEY)
+
+
 @dataclass(frozen=True)
 class S3Settings:
+    """An S3 endpoint and its credentials.
+
+    The credentials never travel in a pickle: Ray ships these settings to other pods and writes
+    its run state (which holds them) into the job's store, where anyone who can read the
+    artifacts would find them. A pickle names `credential_env` instead, the variables the
+    receiving process reads them from (the operator puts them in every pod from the Secret).
+    """
+
     endpoint: str | None = None
-    access_key: str | None = None
-    secret_key: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     region: str = "us-east-1"
+    credential_env: tuple[str, str] = field(default=CREDENTIAL_ENV, compare=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> S3Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, credential_env: tuple[str, str] = CREDENTIAL_ENV
+    ) -> S3Settings:
         env = dict(os.environ if env is None else env)
         return cls(
             endpoint=env.get(Env.S3_ENDPOINT) or env.get("AWS_ENDPOINT_URL") or None,
-            access_key=env.get(Env.AWS_ACCESS_KEY_ID) or None,
-            secret_key=env.get(Env.AWS_SECRET_ACCESS_KEY) or None,
+            access_key=env.get(credential_env[0]) or None,
+            secret_key=env.get(credential_env[1]) or None,
             region=env.get(Env.AWS_REGION) or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            credential_env=credential_env,
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_settings_in_this_process, (self.endpoint, self.region, self.credential_env))
+
+    def credentials_in_env(self) -> bool:
+        """Whether this process's environment holds these very credentials."""
+        key, secret = self.credential_env
+        return (os.environ.get(key) or None, os.environ.get(secret) or None) == (
+            self.access_key,
+            self.secret_key,
         )
 
     def client(self) -> Any:
@@ -159,6 +201,20 @@ class S3Settings:
                 read_timeout=60,
             ),
         )
+
+
+def _settings_in_this_process(
+    endpoint: str | None, region: str, credential_env: tuple[str, str]
+) -> S3Settings:
+    """Unpickled `S3Settings`: the endpoint sent, the credentials from this process's env."""
+    key, secret = credential_env
+    return S3Settings(
+        endpoint,
+        os.environ.get(key) or None,
+        os.environ.get(secret) or None,
+        region,
+        credential_env,
+    )
 
 
 class S3Storage:
@@ -193,28 +249,55 @@ class S3Storage:
         return _join(self.prefix, name)
 
     def _call(self, what: str, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        """`fn(*args, **kwargs)`, retried with backoff while the store is unreachable; S3's
+        errors as the trainer's."""
+        deadline = time.monotonic() + _retry_seconds()
+        delay = 0.5
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                cause = _botocore_error(exc)
+                if cause is None:
+                    raise
+                if not _transient(cause) or time.monotonic() + delay > deadline:
+                    self._raise(what, name, cause)
+                if delay == 0.5:
+                    print(
+                        f"kubetrain: S3 at {self.settings.endpoint or 'AWS'} failed to {what} "
+                        f"{name or '/'} ({cause}); retrying for up to {_retry_seconds():g} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+
+    def _raise(self, what: str, name: str, exc: Exception) -> None:
+        """`exc`, a botocore error, as the trainer's error that says what to do about it."""
+        from botocore.exceptions import ClientError
 
         where = f"s3://{self.bucket}/{self._key(name)}"
-        try:
-            return fn(*args, **kwargs)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _DENIED_CODES:
-                raise StorageAccessError(
-                    f"S3 denied {what} {where} ({code}) at endpoint "
-                    f"{self.settings.endpoint or 'AWS'}: check the bucket name and the "
-                    "credentials in the job's S3 secret (AWS_ACCESS_KEY_ID / "
-                    "AWS_SECRET_ACCESS_KEY)."
-                ) from exc
-            if code in _MISSING_CODES:
-                raise DataError(f"{where} does not exist ({what} failed).") from exc
-            raise
-        except BotoCoreError as exc:
-            raise StorageAccessError(
-                f"cannot reach S3 to {what} {where} at endpoint "
-                f"{self.settings.endpoint or 'AWS'}: {exc}"
+        endpoint = self.settings.endpoint or "AWS"
+        if not isinstance(exc, ClientError):
+            raise StorageUnreachableError(
+                f"cannot reach S3 to {what} {where} at endpoint {endpoint} "
+                f"(retried for {_retry_seconds():g} s): {exc}"
             ) from exc
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _DENIED_CODES:
+            raise StorageAccessError(
+                f"S3 denied {what} {where} ({code}) at endpoint {endpoint}: check the bucket "
+                "name and the credentials in the job's S3 secret (AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY)."
+            ) from exc
+        if code in _MISSING_CODES:
+            raise DataError(f"{where} does not exist ({what} failed).") from exc
+        if code in _TRANSIENT_CODES:
+            raise StorageUnreachableError(
+                f"S3 kept failing to {what} {where} ({code}) at endpoint {endpoint} "
+                f"for {_retry_seconds():g} s."
+            ) from exc
+        raise exc
 
     def write_bytes(self, name: str, data: bytes) -> None:
         self._call(
@@ -265,19 +348,40 @@ class S3Storage:
         full = _join(self.prefix, prefix)
         if full and (not prefix or prefix.endswith("/")):
             full += "/"
-        paginator = self.client.get_paginator("list_objects_v2")
-        names: list[str] = []
-        pages = self._call("list", prefix, paginator.paginate, Bucket=self.bucket, Prefix=full)
-        try:
-            for page in pages:
-                names.extend(obj["Key"][len(root) :] for obj in page.get("Contents", []))
-        except Exception as exc:
-            self._call("list", prefix, _reraise, exc)
-        return sorted(names)
+
+        def every_page() -> list[str]:  # pages are fetched while iterating: retry them all
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
+            return [obj["Key"][len(root) :] for page in pages for obj in page.get("Contents", [])]
+
+        return sorted(self._call("list", prefix, every_page))
 
 
-def _reraise(exc: Exception) -> None:
-    raise exc
+def _retry_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(Env.S3_RETRY_SECONDS, DEFAULT_RETRY_SECONDS)))
+    except ValueError:
+        return DEFAULT_RETRY_SECONDS
+
+
+def _botocore_error(exc: BaseException) -> Exception | None:
+    """The botocore error behind `exc` (boto3's transfers wrap a ClientError), else None."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, BotoCoreError | ClientError):
+            return candidate
+    return None
+
+
+def _transient(exc: Exception) -> bool:
+    """A fault that waiting may cure: no connection, a timeout, a 5xx or throttling."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "")) in _TRANSIENT_CODES
+    return isinstance(exc, ConnectionError | HTTPClientError)
 
 
 def split_uri(uri: str) -> tuple[str, str]:
