@@ -371,7 +371,7 @@ def _botocore_error(exc: BaseException) -> Exception | None:
 
     for candidate in (exc, exc.__cause__):
         if isinstance(candidate, BotoCoreError | ClientError):
-            return candidate
+            return cast(Exception, candidate)
     return None
 
 
