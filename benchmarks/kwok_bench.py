@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -92,7 +93,9 @@ def ensure_nodes(core: client.CoreV1Api, wanted: list[tuple[NodePool, int]]) -> 
     names = {f"{p.name}-{i}" for p, n in wanted for i in range(n)}
     selector = f"{POOL_LABEL} in ({','.join(p.name for p, _ in wanted)})"
     existing = {n.metadata.name for n in core.list_node(label_selector=selector).items}
-    nodes = [build_node(p, i) for p, n in wanted for i in range(n) if f"{p.name}-{i}" not in existing]
+    nodes = [
+        build_node(p, i) for p, n in wanted for i in range(n) if f"{p.name}-{i}" not in existing
+    ]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda n: _ignore(409, lambda: core.create_node(n)), nodes))
         list(pool.map(lambda n: _ignore(404, lambda: core.delete_node(n)), existing - names))
@@ -158,11 +161,36 @@ def start_operator(cluster: DevCluster, namespace: str, config: Path, log: Path)
     return Operator(cluster, namespace, config, log, lease=None).start()
 
 
+def operator_jobs_seen(port: int) -> int:
+    """How many jobs the operator's kubetrain_jobs gauge counts (it has reconciled each);
+    -1 while its metrics endpoint does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return -1
+    gauge = [line for line in text.splitlines() if line.startswith("kubetrain_jobs{")]
+    return int(sum(float(line.split()[-1]) for line in gauge))
+
+
+def wait_operator_up(port: int, timeout: float = 60) -> None:
+    """Until the operator serves its metrics (it does so just before kopf starts)."""
+    deadline = time.monotonic() + timeout
+    while operator_jobs_seen(port) < 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the operator's metrics endpoint never answered")
+        time.sleep(0.1)
+
+
 def job_manifest(
     name: str, profile: str = CPU_POOL, workers: int = 1, **run_policy: Any
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "problem": {"task": "classification", "target": "target", "objective": {"metric": "accuracy"}},
+        "problem": {
+            "task": "classification",
+            "target": "target",
+            "objective": {"metric": "accuracy"},
+        },
         "data": {"dataset": "iris"},
         "model": {"builtin": {"name": "random-forest"}},
         "compute": {"profile": profile, "workers": workers},
@@ -225,7 +253,8 @@ _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 def request_counts(cluster: DevCluster) -> Counter[str]:
     """apiserver_request_total from the API server's /metrics, summed by
-    "VERB resource[/subresource]" (all response codes)."""
+    "VERB [group/]resource[/subresource]" (all response codes; no group for the core API and
+    kubetrain.io)."""
     text = cluster.kubectl("get", "--raw", "/metrics", timeout=60).stdout
     counts: Counter[str] = Counter()
     for line in text.splitlines():
@@ -234,6 +263,8 @@ def request_counts(cluster: DevCluster) -> Counter[str]:
             continue
         labels = dict(_LABEL.findall(match["labels"]))
         resource = labels.get("resource", "")
+        if labels.get("group") and labels.get("group") != GROUP:  # e.g. the scheduler's Events
+            resource = f"{labels['group']}/{resource}"
         if labels.get("subresource"):
             resource += "/" + labels["subresource"]
         counts[f"{labels.get('verb', '')} {resource}"] += int(float(match["value"]))
@@ -251,16 +282,17 @@ OPERATOR_RESOURCES = (
     "events",
     "workloads",
 )
-"""What the operator reads and writes. Others touch some of them too — the benchmark creates
-the TrainingJobs and watches, kwok writes pods/status, the scheduler pods/binding — so those
-subresources are left out and the benchmark's own requests are subtracted (see `attribute`)."""
+"""What the operator reads and writes (core Events; the scheduler writes events.k8s.io ones).
+Others touch some of them too — the benchmark creates the TrainingJobs and watches, kwok
+writes pods/status, the scheduler pods/binding — so those subresources are left out and the
+benchmark's own creates are subtracted (operator_scale._requests_by_verb)."""
 
 
 def diff(after: Counter[str], before: Counter[str]) -> dict[str, int]:
     """The requests between two readings, for the operator's resources only."""
     out = {}
     for key, value in after.items():
-        resource = key.split(" ", 1)[1]
+        resource = key.split(" ", 1)[1].replace("networking.k8s.io/", "")
         if resource in OPERATOR_RESOURCES and value - before.get(key, 0) > 0:
             out[key] = value - before.get(key, 0)
     return dict(sorted(out.items()))
@@ -341,7 +373,9 @@ class Watcher:
 
     def _pods_once(self) -> None:
         fn = self.core.list_namespaced_pod
-        for pod in self._stream(fn, namespace=self.namespace, label_selector="kubetrain.io/job-name"):
+        for pod in self._stream(
+            fn, namespace=self.namespace, label_selector="kubetrain.io/job-name"
+        ):
             now = time.monotonic()
             t = self.times(pod["metadata"]["labels"]["kubetrain.io/job-name"])
             phase = (pod.get("status") or {}).get("phase")
@@ -376,3 +410,19 @@ def percentile(values: list[float], q: float) -> float | None:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str))
+
+
+def stop_api_server() -> Callable[[], None]:
+    """Stop the dev cluster's kube-apiserver and etcd; return what starts them again (and
+    waits until the API server is ready)."""
+    from kubetrain.dev import binaries, controlplane
+    from kubetrain.dev.config import load
+    from kubetrain.dev.layout import Layout
+    from kubetrain.dev.processes import Supervisor
+
+    config = load(None)
+    layout = Layout(config.state_dir)
+    sup = Supervisor(layout.run, layout.logs)
+    sup.stop("kube-apiserver")
+    sup.stop("etcd")
+    return lambda: controlplane.start(binaries.bin_dir(), config, layout, sup)

@@ -22,40 +22,24 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import kwok_bench as kb  # noqa: E402
-from kubernetes import client  # noqa: E402
+import kwok_bench as kb
+from kubernetes import client
 
 TRANSITIONS_PER_JOB = 3
 """created -> Pending, Pending -> Running, Running -> Succeeded."""
 
 
-def _operator_jobs_seen(port: int) -> int:
-    """How many jobs the operator's kubetrain_jobs gauge counts (it has reconciled each)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
-        return -1
-    return int(
-        sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("kubetrain_jobs{"))
-    )
-
-
-def _wait_operator(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while _operator_jobs_seen(port) < 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the operator's metrics endpoint never answered")
-        time.sleep(0.2)
+def _wait_operator(port: int) -> None:
+    kb.wait_operator_up(port)
     time.sleep(2)  # kopf's watches start after the metrics server
 
 
@@ -136,11 +120,32 @@ def run_scenario(
     workdir: Path,
 ) -> dict[str, Any]:
     """One scenario in its own namespace with its own operator; the measurements."""
-    custom = client.CustomObjectsApi(api)
     namespace = kb.new_namespace(cluster, "bench")
     config = kb.operator_config(cluster, workdir / f"{name}.yaml")
     log = workdir / f"{name}-operator.log"
     op = kb.start_operator(cluster, namespace, config, log)
+    try:
+        return _measure(cluster, api, args, name, jobs, rate, workdir, namespace, config, op)
+    finally:
+        op.stop()
+        if not args.keep_namespaces:
+            cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _measure(
+    cluster: kb.DevCluster,
+    api: client.ApiClient,
+    args: argparse.Namespace,
+    name: str,
+    jobs: int,
+    rate: float | None,
+    workdir: Path,
+    namespace: str,
+    config: Path,
+    op: Any,
+) -> dict[str, Any]:
+    custom = client.CustomObjectsApi(api)
+    log = op.log
     assert op.proc is not None
     pid = op.proc.pid
     _wait_operator(op.metrics_port)
@@ -148,9 +153,7 @@ def run_scenario(
     time.sleep(args.settle)
     result["rss_idle_empty_mib"] = round(kb.rss_mib(pid), 1)
     manifests = [
-        kb.job_manifest(
-            f"j{i:05d}", "gpu-bench" if i % 5 == 4 and args.gpu_nodes else kb.CPU_POOL
-        )
+        kb.job_manifest(f"j{i:05d}", "gpu-bench" if i % 5 == 4 and args.gpu_nodes else kb.CPU_POOL)
         for i in range(jobs)
     ]
     watcher = kb.Watcher(api, namespace)
@@ -160,15 +163,15 @@ def run_scenario(
     _submit_all(custom, namespace, manifests, watcher, rate)
     submitted = time.monotonic() - t0
     names = [m["metadata"]["name"] for m in manifests]
-    timeout = args.timeout or 120 + jobs / 4
+    timeout = args.timeout or 300 + jobs
     done = watcher.wait(names, lambda t: t.phase == "Succeeded", timeout)
     times = [watcher.times(n) for n in names]
     last = max((t.phases.get("Succeeded", 0.0) for t in times), default=t0)
     cpu1, after = kb.cpu_seconds(pid), kb.request_counts(cluster)
     result["rss_peak_mib"] = round(sampler.stop(), 1)
     if profiler is not None:
-        profiler.terminate()
-        profiler.wait(30)
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        profiler.wait(60)
     succeeded = sum(1 for t in times if t.phase == "Succeeded")
     requests = kb.diff(after, before)
     op_requests = _requests_by_verb(requests, jobs)
@@ -198,9 +201,6 @@ def run_scenario(
     if args.restart:
         result["restart"] = _restart(cluster, op, jobs, namespace, config, log)
     watcher.stop()
-    op.stop()
-    if not args.keep_namespaces:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
     return result
 
 
@@ -213,10 +213,10 @@ def _restart(
     t0 = time.monotonic()
     new = kb.start_operator(cluster, namespace, config, log)
     deadline = t0 + 120 + jobs / 5
-    while _operator_jobs_seen(new.metrics_port) < jobs and time.monotonic() < deadline:
+    while kb.operator_jobs_seen(new.metrics_port) < jobs and time.monotonic() < deadline:
         time.sleep(0.2)
     converged = time.monotonic() - t0
-    seen = _operator_jobs_seen(new.metrics_port)
+    seen = kb.operator_jobs_seen(new.metrics_port)
     time.sleep(2)
     requests = kb.diff(kb.request_counts(cluster), before)
     pid = new.proc.pid if new.proc else 0
@@ -315,13 +315,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="py-spy record the operator")
     p.add_argument("--keep-nodes", action="store_true")
     p.add_argument("--keep-namespaces", action="store_true")
-    p.add_argument("--smoke", action="store_true", help="5 nodes, 20 jobs, 5 s idle window")
+    p.add_argument("--smoke", action="store_true", help="5 nodes, a burst of 20, 3 s idle window")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/kubetrain-bench"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/operator_scale.json"))
     args = p.parse_args(argv)
     if args.smoke:
-        args.cpu_nodes, args.gpu_nodes, args.rate_jobs, args.rate = 4, 1, 10, 10.0
-        args.burst, args.idle_seconds, args.settle = [20], 5, 1.0
+        args.cpu_nodes, args.gpu_nodes, args.rate_jobs = 4, 1, 0
+        args.burst, args.idle_seconds, args.settle = [20], 3, 1.0
     args.burst = args.burst if args.burst is not None else [1000]
     return args
 
@@ -332,7 +332,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cluster = kb.connect()
     api = cluster.api_client()
     core = client.CoreV1Api(api)
-    info: dict[str, Any] = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()}}
+    info: dict[str, Any] = {
+        "machine": machine(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     pools = kb.pools(args.cpu_nodes, args.gpu_nodes)
     info["nodes_ready_seconds"] = round(kb.ensure_nodes(core, pools), 1)
     print(f"{args.cpu_nodes + args.gpu_nodes} kwok nodes Ready ({info['nodes_ready_seconds']} s)")
