@@ -173,7 +173,9 @@ class Kube:
                 job.namespace, label_selector=selector, _preload_content=False
             ),
         )
-        pods: list[dict[str, Any]] = json.loads(response.data)["items"]
+        body = response.data
+        response.release_conn()
+        pods: list[dict[str, Any]] = json.loads(body)["items"]
         return [p for p in pods if _owned_by(p["metadata"], job)]
 
     def create_if_absent(self, obj: dict[str, Any]) -> bool:
@@ -186,20 +188,28 @@ class Kube:
             "ConfigMap": self.core.create_namespaced_config_map,
             "NetworkPolicy": self.networking.create_namespaced_network_policy,
         }[kind]
-        created = self._call_unless(f"create_{kind.lower()}", lambda: create(ns, obj), ok=(409,))
+        # The response is not read: as a client model it costs more CPU than the request.
+        created = self._call_unless(
+            f"create_{kind.lower()}",
+            lambda: _drained(create(ns, obj, _preload_content=False)),
+            ok=(409,),
+        )
         return created is not None
 
     def apply_config_map(self, obj: dict[str, Any]) -> None:
         """Server-side apply, so that a changed resolved spec is written and nothing else."""
         self._call(
             "apply_configmap",
-            lambda: self.core.patch_namespaced_config_map(
-                obj["metadata"]["name"],
-                obj["metadata"]["namespace"],
-                obj,
-                field_manager=FIELD_MANAGER,
-                force=True,
-                _content_type="application/apply-patch+yaml",
+            lambda: _drained(
+                self.core.patch_namespaced_config_map(
+                    obj["metadata"]["name"],
+                    obj["metadata"]["namespace"],
+                    obj,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    _content_type="application/apply-patch+yaml",
+                    _preload_content=False,
+                )
             ),
         )
 
@@ -285,7 +295,11 @@ class Kube:
         }
         try:
             _counted(
-                "create_event", lambda: self.core.create_namespaced_event(job.namespace, body), ()
+                "create_event",
+                lambda: _drained(
+                    self.core.create_namespaced_event(job.namespace, body, _preload_content=False)
+                ),
+                (),
             )
         except ApiException as exc:  # an Event is best effort: never fail a reconcile for it
             log.warning("could not record event %s: %s", reason, exc.reason)
@@ -311,6 +325,13 @@ def _counted(what: str, fn: Callable[[], T], ok: tuple[int, ...]) -> T:
         raise Unreachable(f"{what}: {exc}") from exc
     REACHABILITY.answered()
     return result
+
+
+def _drained(response: Any) -> bool:
+    """Read an unparsed response to its end, so that its connection goes back to the pool."""
+    response.read()
+    response.release_conn()
+    return True
 
 
 def _owned_by(meta: dict[str, Any], job: JobRef) -> bool:
