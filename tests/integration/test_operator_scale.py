@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import chaos_operator, kwok_bench, operator_scale
+from benchmarks import chaos_operator, operator_scale
 from tests.support.cluster import DevCluster
 
 
@@ -20,7 +20,10 @@ def test_scale_benchmark_runs_jobs_to_success_and_idles_without_requests(
     assert burst["succeeded"] == burst["jobs"] == 20
     assert burst["operator_requests_per_job"]["POST pods"] == 1.0
     assert burst["latency_seconds"]["created_to_succeeded"]["n"] == 20
-    assert kwok_bench.writes(burst["idle_requests"]) == 0, burst["idle_requests"]
+    # Idle finished jobs cost nothing. (Events are left out: the node controller writes core
+    # Events too, e.g. for the benchmark nodes an earlier run leaves and this one removes.)
+    idle = {k: v for k, v in burst["idle_requests"].items() if not k.startswith("WATCH ")}
+    assert not [k for k in idle if k.split(" ")[1] != "events"], idle
     assert burst["restart"]["jobs_seen"] == 20
     assert (tmp_path / "scale.json").exists()
 
