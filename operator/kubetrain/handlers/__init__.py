@@ -3,7 +3,9 @@
 Only `on.event` handlers are used: they keep no per-object state in the API (no progress
 annotations, no finalizers), so a job costs no API writes beyond its own status changes.
 Time-driven work (progress polling while running, deadlines, TTL, gang retries) is done by the
-ticker thread (`handlers.ticker`) that the startup handler starts.
+ticker thread (`handlers.ticker`) that the startup handler starts. Events that cannot change
+anything are not reconciled: the echo of the operator's own status write, and an ended pod of
+a finished job (docs/benchmarks.md, "Operator at scale").
 
 The handlers find their `Reconciler` in kopf's memo: `kopf.run(memo=operator_memo(r))` puts it
 in the operator's memo, and kopf hands every resource handler a shallow copy of that memo.
