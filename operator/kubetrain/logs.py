@@ -43,3 +43,9 @@ def setup(fmt: str = "json", level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("urllib3", "botocore", "boto3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # urllib3 warns of each retried connection: an API server outage is said once, by
+    # kubetrain.kube's REACHABILITY, not once per request.
+    logging.getLogger("urllib3.connectionpool").setLevel(max(level, logging.ERROR))
+    # kopf says "Handler ... succeeded." for every watch event: at 10,000 jobs that is most
+    # of the log and a good share of the CPU. Its warnings and errors stay.
+    logging.getLogger("kopf.objects").setLevel(max(level, logging.WARNING))

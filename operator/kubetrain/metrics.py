@@ -26,15 +26,20 @@ class PhaseIndex:
         self.phases: dict[str, str] = {}
 
     def set(self, key: str, phase: str | None) -> None:
-        if phase is None:
-            self.phases.pop(key, None)
-        else:
+        """Record the job's phase (None: it is gone); only the two phases involved change."""
+        old = self.phases.pop(key, None) if phase is None else self.phases.get(key)
+        if phase is not None:
             self.phases[key] = phase
-        counts: dict[str, int] = {}
-        for value in self.phases.values():
-            counts[value] = counts.get(value, 0) + 1
-        for phase in Phase:
-            JOBS.labels(phase=phase.value).set(counts.get(phase, 0))
+        if old == phase:
+            return
+        if old is not None:
+            JOBS.labels(phase=old).dec()
+        if phase is not None:
+            JOBS.labels(phase=phase).inc()
+
+
+for _phase in Phase:  # every phase is exported from the start, at 0
+    JOBS.labels(phase=_phase.value)
 
 
 def serve(port: int) -> None:

@@ -56,11 +56,13 @@ class FakeKube(Kube):
         job = self.objects.get(("TrainingJob", namespace, name))
         return copy.deepcopy(job) if job is not None else None
 
-    def patch_job_status(self, job: JobRef, status: dict[str, Any]) -> None:
+    def patch_job_status(self, job: JobRef, status: dict[str, Any]) -> dict[str, Any] | None:
         self.writes.append(("patch_status", str(status.get("phase"))))
         obj = self.job(job)
         if obj is not None and obj["metadata"]["uid"] == job.uid:
             obj["status"] = merge_patch(obj.get("status") or {}, status)
+            return copy.deepcopy(obj)
+        return None
 
     def delete_job(self, job: JobRef) -> None:
         self.writes.append(("delete_job", job.name))

@@ -53,20 +53,27 @@ def operator(
     from kubetrain.leader import LeaderElector, standby_health
 
     logs.setup(log_format)
+    from kubernetes import client
+
+    configuration = client.Configuration()
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)  # kopf logs in with the same file
-        api = kube_config.new_client_from_config(config_file=str(kubeconfig))
+        kube_config.load_kube_config(str(kubeconfig), client_configuration=configuration)
     else:
-        kube_config.load_incluster_config()
-        from kubernetes import client
-
-        api = client.ApiClient()
+        kube_config.load_incluster_config(client_configuration=configuration)
+    # One connection per handler thread (handlers.configure), kept rather than reopened.
+    configuration.connection_pool_maxsize = handlers.MAX_WORKERS + 4
+    api = client.ApiClient(configuration)
     metrics.serve(metrics_port)
+    kube = Kube(api)
+    # kopf looks the TrainingJob resource up once, at start: with no API server to answer,
+    # it would never watch it.
+    kube.wait_until_reachable()
     if leader_election:
         with standby_health(health_port):
             LeaderElector(api, lease_namespace, lease_name).acquire()
     kopf.run(
-        memo=handlers.operator_memo(Reconciler(Kube(api), cfg)),
+        memo=handlers.operator_memo(Reconciler(kube, cfg)),
         standalone=True,
         clusterwide=all_namespaces,
         namespaces=namespaces,

@@ -208,7 +208,7 @@ def up(config: DevConfig | None = None, progress: Progress = lambda _m: None) ->
 
     progress("node pools: " + ", ".join(f"{p.name} ({p.nodes} nodes)" for p in config.pools))
     # Always there, so that Kueue enabled later finds kwok ready for its pods.
-    layout.kwok_config.write_text(yaml.safe_dump(kueue.kwok_stage()))
+    layout.kwok_config.write_text(yaml.safe_dump_all([kueue.kwok_stage(), *pools.outcome_stages()]))
     sup.start(
         "kwok",
         pools.kwok_argv(bin_dir, config, layout, layout.component_kubeconfig(pki.KWOK)),

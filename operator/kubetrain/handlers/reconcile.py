@@ -86,30 +86,76 @@ class Reconciler:
         self.due: dict[tuple[str, str], float] = {}
         """(namespace, name) -> monotonic time of the next time-driven reconcile."""
         self.phases = PhaseIndex()
+        self._written: dict[tuple[str, str], int] = {}
+        """(namespace, name) -> the resourceVersion of this operator's last status write."""
+        self._checked: dict[tuple[str, str], tuple[str, int, TrainingJob | None, list[Any]]] = {}
+        """(namespace, name) -> (uid, generation, the validated job, its errors), for the
+        unfinished jobs: a spec is validated once per generation, not once per event."""
 
-    def reconcile(self, namespace: str, name: str) -> Decision | None:
+    def reconcile(
+        self, namespace: str, name: str, body: dict[str, Any] | None = None
+    ) -> Decision | None:
+        """Reconcile the job; from `body` (a watch event's) if it is no older than this
+        operator's last write of its status, else from a fresh read."""
         token = current_job.set((namespace, name))
         try:
             with self._locks[f"{namespace}/{name}"], RECONCILE_SECONDS.time():
-                return self._reconcile(namespace, name)
+                return self._reconcile(namespace, name, body)
         finally:
             current_job.reset(token)
 
+    def is_own_write(self, namespace: str, name: str, body: dict[str, Any]) -> bool:
+        """The event shows the job exactly as this operator last wrote it: nothing to do.
+
+        Whatever changed since that write comes as its own event (a newer job, a pod's event)
+        or is due on the ticker, so the echo of a status patch needs no reconcile."""
+        version = _resource_version(body)
+        return version is not None and version == self._written.get((namespace, name))
+
+    def finished(self, namespace: str, name: str) -> bool:
+        """The job ended (Succeeded or Failed) when this operator last reconciled it."""
+        return self.phases.phases.get(f"{namespace}/{name}") in (Phase.SUCCEEDED, Phase.FAILED)
+
+    def _read(self, namespace: str, name: str, body: dict[str, Any] | None) -> Any:
+        if body is not None:
+            version = _resource_version(body)
+            written = self._written.get((namespace, name))
+            if version is not None and (written is None or version >= written):
+                return body
+        return self.kube.get_job(namespace, name)
+
     def forget(self, namespace: str, name: str) -> None:
         self.due.pop((namespace, name), None)
+        self._written.pop((namespace, name), None)
+        self._checked.pop((namespace, name), None)
         self.phases.set(f"{namespace}/{name}", None)
 
-    def _reconcile(self, namespace: str, name: str) -> Decision | None:
-        obj = self.kube.get_job(namespace, name)
+    def _check(self, obj: dict[str, Any], finished: bool) -> tuple[TrainingJob | None, list[Any]]:
+        """The validated job and its spec errors; a finished job's spec no longer matters."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace") or "", meta["name"])
+        if finished:
+            self._checked.pop(key, None)
+            return None, []
+        generation = int(meta.get("generation") or 0)
+        cached = self._checked.get(key)
+        if cached is not None and cached[:2] == (meta["uid"], generation):
+            return cached[2], cached[3]
+        job, errors = check_training_job(
+            obj, self.config.profile_map(), self.config.default_profile
+        )
+        self._checked[key] = (meta["uid"], generation, job, list(errors))
+        return job, list(errors)
+
+    def _reconcile(self, namespace: str, name: str, body: dict[str, Any] | None) -> Decision | None:
+        obj = self._read(namespace, name, body)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.forget(namespace, name)
             return None
         meta = obj["metadata"]
         ref = JobRef(name, namespace, meta["uid"])
         status = obj.get("status") or {}
-        job, errors = check_training_job(
-            obj, self.config.profile_map(), self.config.default_profile
-        )
+        job, errors = self._check(obj, status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED))
         attempt = int(status.get("attempt") or 0)
         all_pods = self.kube.job_pods(ref) if attempt else []
         current = [pod_view(p) for p in all_pods if _attempt_of(p) == attempt]
@@ -191,7 +237,15 @@ class Reconciler:
     ) -> None:
         new_phase = decision.status.get("phase")
         if decision.status != old_status:
-            self.kube.patch_job_status(ref, decision.status)
+            written = self.kube.patch_job_status(ref, decision.status)
+            version = _resource_version(written) if written else None
+            key = (ref.namespace, ref.name)
+            # A spec changed since the snapshot (a new generation) must still be reconciled.
+            generation = (written or {}).get("metadata", {}).get("generation")
+            if version is not None and generation == decision.status.get("observedGeneration"):
+                self._written[key] = version
+            else:
+                self._written.pop(key, None)
             if new_phase != old_status.get("phase"):
                 TRANSITIONS.labels(phase=new_phase or "").inc()
         for event in decision.events:
@@ -239,6 +293,14 @@ class Reconciler:
         for pod in pods.attempt_pods(ref, job.spec, attempt, self.config, queue):
             created |= self.kube.create_if_absent(pod)
         return created
+
+
+def _resource_version(obj: dict[str, Any]) -> int | None:
+    """The object's resourceVersion as a number (etcd's revision), None if it is not one."""
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _attempt_of(pod: dict[str, Any]) -> int:
