@@ -26,3 +26,25 @@ def test_s3_benchmark_smoke(tmp_path: Path):
     for row in operations.values():
         assert row["bytes"] > 0 and row["trainerSeconds"] > 0 and row["rawSeconds"] > 0
         assert row["ratio"] == round(row["rawSeconds"] / row["trainerSeconds"], 3)
+
+
+def test_a_large_write_goes_up_in_parts_and_reads_back_whole(tmp_path: Path):
+    """write_bytes above MULTIPART_THRESHOLD (a large checkpoint) is a multipart upload, whose
+    object appears complete: the ETag of a multipart object ends in -<parts>."""
+    from kubetrain.dev.runstore import RunStore
+    from kubetrain_trainer.storage import MULTIPART_THRESHOLD, S3Settings, S3Storage
+
+    store = RunStore(tmp_path / "store")
+    endpoint, started = store.launch()
+    try:
+        store.wait(endpoint, started)
+        storage = S3Storage(endpoint.bucket, "large", S3Settings(
+            endpoint.endpoint, endpoint.access_key, endpoint.secret_key))  # fmt: skip
+        data = bytes(range(256)) * (MULTIPART_THRESHOLD // 256 + 1)
+        storage.write_bytes("checkpoint.pt", data)
+        head = storage.client.head_object(Bucket=endpoint.bucket, Key="large/checkpoint.pt")
+        assert head["ContentLength"] == len(data) and "-" in head["ETag"]
+        storage.download_file("checkpoint.pt", tmp_path / "back.pt")
+        assert (tmp_path / "back.pt").read_bytes() == data
+    finally:
+        store.stop()
