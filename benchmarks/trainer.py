@@ -246,6 +246,9 @@ def _tuning_run(scheduler: str | None, args: argparse.Namespace, work: Path) -> 
 
 
 def part_asha(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    import ray
+
+    ray.shutdown()  # `kubetrain run` starts its own; two Rays on 2 cores would skew both
     full = _tuning_run(None, args, work)
     asha = _tuning_run("asha", args, work)
     reached = asha["best"] >= full["best"] - args.tolerance
