@@ -174,7 +174,8 @@ def part_tune(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             tune.with_resources(_sleep_trial, {"CPU": 1}),
             param_space={"x": tune.uniform(0, 1), "seconds": args.trial_seconds},
             tune_config=tune.TuneConfig(num_samples=args.trials, max_concurrent_trials=parallel,
-                                        metric="score", mode="max"),
+                                        metric="score", mode="max",
+                                        reuse_actors=args.reuse_actors),
             run_config=tune.RunConfig(name=f"tune-{time.time_ns()}",
                                       storage_path=str(work / "tune"), verbose=0),
         )  # fmt: skip
@@ -186,6 +187,7 @@ def part_tune(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     wall = median(walls)
     return {
         "part": "tune", "trials": args.trials, "trialSeconds": args.trial_seconds,
+        "reuseActors": args.reuse_actors,
         "parallel": parallel, "rayStartSeconds": round(ray_start, 3), "walls": walls,
         "median": wall, "ideal": ideal, "overhead": round(wall / ideal - 1, 3),
         "perTrialOverheadSeconds": round((wall - ideal) * parallel / args.trials, 3),
@@ -324,6 +326,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--trials", type=int, default=40)
     p.add_argument("--trial-seconds", type=float, default=1.0)
+    p.add_argument(
+        "--reuse-actors",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Tune's reuse_actors (the trainer's setting); --no-reuse-actors: "
+        "Ray's default, a new actor process per trial",
+    )
     p.add_argument("--tune-epochs", type=int, default=27)
     p.add_argument("--learning-rates", type=float, nargs="+",
                    default=[0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03])  # fmt: skip

@@ -1,6 +1,7 @@
-"""benchmarks/trainer.py at smoke size: Ray Train and torchrun on the same tiny DDP job, a few
-sleeping Ray Tune trials against the ideal, and the trainer's tuning with and without ASHA
-(`kubetrain run --output`). Checks the code runs and reports; the targets are the benchmark's."""
+"""benchmarks/trainer.py at smoke size: Ray Train and torchrun on the same tiny DDP job, and a
+few sleeping Ray Tune trials against the ideal, in one Ray. Checks the code runs and reports;
+the targets are the benchmark's. The `asha` part (two `kubetrain run`s of a tuning job, each
+starting its own Ray: minutes, not seconds) is left to the benchmark itself."""
 
 from __future__ import annotations
 
@@ -15,16 +16,15 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_trainer_benchmark_smoke(tmp_path: Path):
     out = tmp_path / "trainer.json"
     proc = subprocess.run(
-        [sys.executable, "benchmarks/trainer.py", "--smoke", "--out", str(out)],
+        [sys.executable, "benchmarks/trainer.py", "--smoke", "--part", "ddp", "--part", "tune",
+         "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = " ".join(proc.stdout.split())
-    assert "Ray Train vs torchrun DDP, loop" in text and "ASHA vs full search" in text
+    assert "Ray Train vs torchrun DDP, loop" in text
+    assert "Ray Tune, 4 trials of 0.1 s, reused actors" in text
     parts = {p["part"]: p for p in json.loads(out.read_text())["parts"]}
-    ddp, tune, asha = parts["ddp"], parts["tune"], parts["asha"]
+    ddp, tune = parts["ddp"], parts["tune"]
     assert ddp["median"]["ray"]["loop"] > 0 and ddp["median"]["torchrun"]["loop"] > 0
     assert tune["trials"] == 4 and tune["median"] >= tune["ideal"] > 0
-    # The same 4 trials both ways; ASHA never runs more epochs than the full search.
-    assert asha["full"]["trials"] == asha["asha"]["trials"] == 4
-    assert asha["full"]["epochs"] == 4 * 3 >= asha["asha"]["epochs"]
