@@ -288,9 +288,10 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 ]
             )
         elif r["part"] == "tune":
+            reuse = "reused actors" if r["reuseActors"] else "an actor per trial"
             rows.append(
                 [
-                    f"Ray Tune, {r['trials']} trials of {r['trialSeconds']} s",
+                    f"Ray Tune, {r['trials']} trials of {r['trialSeconds']} s, {reuse}",
                     f"{r['median']:.2f} s",
                     f"{r['ideal']:.2f} s (ideal)",
                     f"{r['overhead']:+.1%}",
