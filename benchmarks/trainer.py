@@ -104,7 +104,9 @@ def ddp_torchrun(cfg: dict[str, Any], work: Path) -> dict[str, float]:
             "--torchrun-worker", json.dumps(cfg), str(out)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     started = time.perf_counter()
-    subprocess.run(argv, check=True, capture_output=True, env=env, cwd=ROOT, timeout=900)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    if proc.returncode:
+        raise SystemExit(f"torchrun failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     wall = time.perf_counter() - started
     return {"wall": wall, "loop": json.loads(out.read_text())["loop"]}
 
