@@ -178,8 +178,26 @@ def test_s3_access_denied_is_named(dev_cluster, prefix, tmp_path: Path):
     assert "S3 denied" in output and "credentials" in output and "Traceback" not in output
 
 
-def test_kubetrain_run_with_its_own_seaweedfs(tmp_path: Path):
+@pytest.fixture(scope="module")
+def run_state(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A state directory of its own for `kubetrain run`'s store; the store stopped after."""
     from kubetrain.cli import app
+
+    with pytest.MonkeyPatch.context() as patch:
+        state = tmp_path_factory.mktemp("state")
+        patch.setenv("XDG_STATE_HOME", str(state))
+        yield state / "kubetrain" / "run"
+        stopped = CliRunner().invoke(app, ["store", "stop"])
+        assert "Stopped the kubetrain run store" in stopped.output
+        assert CliRunner().invoke(app, ["store", "status"]).exit_code == 1
+
+
+def test_kubetrain_run_starts_its_seaweedfs_and_leaves_it_running(run_state: Path):
+    """The artifacts stay readable at the printed location after the run; the store keeps
+    running for the next run, and the output says where it is and how to stop it."""
+    from kubetrain.cli import app
+    from kubetrain.dev import s3
+    from kubetrain.dev.runstore import RunStore
 
     example = path_of("classification-iris")
     outcome = CliRunner().invoke(app, ["run", str(example), "-q"])
@@ -187,15 +205,28 @@ def test_kubetrain_run_with_its_own_seaweedfs(tmp_path: Path):
     text = " ".join(outcome.output.split())
     assert "s3://kubetrain-run/local/iris-forest/1" in text
     assert "threshold >= 0.9: met" in text
+    endpoint = RunStore.default().running()
+    assert endpoint is not None
+    started = "(SeaweedFS, started for this run and left running; data in"
+    assert f"S3 store: {endpoint.endpoint} {started} {run_state / 'seaweedfs'}" in text
+    assert "`kubetrain store stop` stops it" in text
+    metrics = s3.client(endpoint).get_object(
+        Bucket="kubetrain-run", Key="local/iris-forest/1/metrics.json"
+    )
+    assert json.loads(metrics["Body"].read())["test"]["accuracy"] >= 0.9
+    status = CliRunner().invoke(app, ["store", "status"])
+    assert status.exit_code == 0 and endpoint.endpoint in status.output
 
 
-def test_kubetrain_run_on_a_local_csv_writes_to_its_own_seaweedfs(tmp_path: Path):
-    """Local data in, artifacts out to the command's private S3: no cluster, no upload."""
+def test_kubetrain_run_on_a_local_csv_writes_to_its_own_seaweedfs(tmp_path: Path, run_state: Path):
+    """Local data in, artifacts out to the command's S3, the one the previous run left running:
+    no cluster, no upload."""
     import pandas as pd
     import yaml
     from sklearn import datasets
 
     from kubetrain.cli import app
+    from kubetrain.dev.runstore import RunStore
 
     datasets.load_iris(as_frame=True).frame.to_csv(tmp_path / "iris.csv", index=False)
     manifest = yaml.safe_load(
@@ -204,10 +235,12 @@ def test_kubetrain_run_on_a_local_csv_writes_to_its_own_seaweedfs(tmp_path: Path
     manifest["metadata"]["name"] = "iris-local"
     manifest["spec"]["data"] = {"source": {"uri": "iris.csv"}}
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(manifest))
+    RunStore.default().launch()  # running already when the test above ran
     outcome = CliRunner().invoke(app, ["run", str(tmp_path / "job.yaml"), "-q"])
     assert outcome.exit_code == 0, outcome.output
     text = " ".join(outcome.output.split())
     assert "s3://kubetrain-run/local/iris-local/1" in text
+    assert "(SeaweedFS, reused; " in text
     assert f"Data: {tmp_path / 'iris.csv'} (150 rows); no rows removed" in text
     assert "1 duplicate rows; they were kept" in text
     assert len(pd.read_csv(tmp_path / "iris.csv")) == 150

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from kubetrain.cli import dev, run
+from kubetrain.cli import dev, run, store
 from kubetrain.cli.operator import operator
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(dev.app, name="dev")
 app.command("run")(run.run)
+app.add_typer(store.app, name="store")
 app.command("operator")(operator)
 
 

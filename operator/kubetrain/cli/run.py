@@ -4,8 +4,10 @@
 directory of them, relative to the manifest: this command reads it where it lies.
 
 The same trainer as in the pods (`kubetrain_trainer.workflow`), with a local Ray and artifacts
-in a SeaweedFS that this command starts and stops itself (data kept under
-~/.local/state/kubetrain/run/), or in a plain directory with `--output DIR`. While it trains, a
+in the user's local SeaweedFS (`kubetrain.dev.runstore`: the first run starts it in the
+background while the trainer is imported and leaves it running for the next runs, `kubetrain
+store stop` stops it; data under ~/.local/state/kubetrain/run/), or in a plain directory with
+`--output DIR`. While it trains, a
 progress bar follows `progress.json` — the same file the operator reads — and at the end a
 table shows the metrics and where the report is.
 
@@ -16,8 +18,10 @@ Heavy imports (torch, ray, the trainer) happen inside the command so `kubetrain 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +30,6 @@ import typer
 from kubetrain.api.contract import Env, Files
 from kubetrain.reports import report_from
 from kubetrain.state import verdict
-
-RUN_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "kubetrain"
-RUN_BUCKET = "kubetrain-run"
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -101,56 +102,33 @@ def _check(document: dict[str, Any]) -> Any:
     return job
 
 
-class _LocalS3:
-    """A private SeaweedFS for this command, via the dev cluster's S3 module."""
+class _Timeline:
+    """Where a run's wall time went, from the process's start (`--timings FILE`)."""
 
     def __init__(self) -> None:
-        self.root = RUN_STATE / "run"
-        self.sup: Any = None
+        from kubetrain.dev.processes import process_start_time
 
-    def start(self) -> Any:
-        import random
-        import socket
+        ticks = process_start_time(os.getpid()) or 0
+        self.last = ticks / os.sysconf("SC_CLK_TCK")
+        self.phases: dict[str, float] = {}
+        self.mark("startup")
 
-        from kubetrain.dev import binaries, s3
-        from kubetrain.dev.processes import Supervisor
+    def mark(self, phase: str) -> None:
+        now = time.clock_gettime(time.CLOCK_BOOTTIME)
+        self.phases[phase] = round(self.phases.get(phase, 0) + now - self.last, 3)
+        self.last = now
 
-        def free(port: int) -> bool:
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    return False
-                return True
+    def write(self, path: Path, **extra: Any) -> None:
+        total = round(sum(self.phases.values()), 3)
+        path.write_text(json.dumps({"wall": total, "phases": self.phases, **extra}, indent=2))
 
-        def free_port(taken: set[int]) -> int:
-            # SeaweedFS serves gRPC on every HTTP port + GRPC_OFFSET: both must be free and valid.
-            while True:
-                port = random.randrange(20000, 65535 - s3.GRPC_OFFSET)
-                if port not in taken and free(port) and free(port + s3.GRPC_OFFSET):
-                    taken.add(port)
-                    return port
 
-        self.sup = Supervisor(self.root / "pids", self.root / "logs")
-        (self.root / "pids").mkdir(parents=True, exist_ok=True)
-        (self.root / "logs").mkdir(parents=True, exist_ok=True)
-        taken: set[int] = set()
-        ports = s3.S3Ports(*(free_port(taken) for _ in range(4)))
-        return s3.start(
-            self.sup,
-            binaries.weed(),
-            self.root / "seaweedfs",
-            self.root / "identities.json",
-            ports,
-            RUN_BUCKET,
-            component="kubetrain-run-seaweedfs",
-        )
-
-    def stop(self) -> None:
-        if self.sup is not None:
-            from kubetrain.dev import s3
-
-            s3.stop(self.sup, component="kubetrain-run-seaweedfs")
+def _store_line(store: Any, endpoint: Any, started: bool) -> str:
+    how = "started for this run and left running" if started else "reused"
+    return (
+        f"S3 store:  {endpoint.endpoint} (SeaweedFS, {how}; data in {store.data_dir}, "
+        f"credentials in {store.credentials_file}); `kubetrain store stop` stops it."
+    )
 
 
 def _follow(storage: Any, done: threading.Event, quiet: bool) -> None:
@@ -261,6 +239,42 @@ def _fmt(value: Any) -> str:
     return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _start_store(timeline: _Timeline) -> tuple[Any, Any, bool]:
+    """The user's run store: reused if it runs, else started in the background."""
+    from kubetrain.dev.runstore import RunStore
+    from kubetrain_trainer.errors import TrainerError
+
+    store = RunStore.default()
+    try:
+        endpoint, started = store.launch()
+    except Exception as exc:
+        raise TrainerError(_store_failed(exc)) from exc
+    timeline.mark("store start")
+    return store, endpoint, started
+
+
+def _store_failed(exc: Exception) -> str:
+    return (
+        f"could not start the local S3 store (SeaweedFS): {str(exc).splitlines()[0]} "
+        "Run with --output DIR to write the artifacts to a directory instead, or "
+        "`kubetrain store stop` and try again."
+    )
+
+
+def _open(store: Any) -> Any:
+    """The run store's bucket as trainer storage, once the store answers."""
+    from kubetrain_trainer.errors import TrainerError
+    from kubetrain_trainer.runtime.storage import S3Settings, open_storage
+
+    run_store, endpoint, started = store
+    try:
+        run_store.wait(endpoint, started)
+    except Exception as exc:
+        raise TrainerError(_store_failed(exc)) from exc
+    settings = S3Settings(endpoint.endpoint, endpoint.access_key, endpoint.secret_key)
+    return open_storage(f"s3://{endpoint.bucket}", settings)
+
+
 def run(
     manifest: Path = typer.Argument(..., help="TrainingJob manifest (YAML)"),
     output: Path | None = typer.Option(
@@ -270,36 +284,40 @@ def run(
         "1", help="Attempt number; a later attempt resumes from the latest checkpoint."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    timings: Path | None = typer.Option(
+        None, "--timings", hidden=True, help="Write where the wall time went to this JSON file."
+    ),
 ) -> None:
-    """Run a TrainingJob locally: local Ray, artifacts to a local S3 (or --output DIR)."""
+    """Run a TrainingJob locally: local Ray, artifacts to a local S3 (or --output DIR).
+
+    The local S3 store (SeaweedFS) is started by the first run and kept for the next ones;
+    `kubetrain store stop` stops it."""
+    from kubetrain.dev.runstore import state_root
+
+    timeline = _Timeline()
     from kubetrain_trainer.errors import TrainerError
 
-    local_s3 = None
     exported: dict[str, str | None] = {}
     try:
+        # The store starts in the background while the trainer is imported.
+        store = _start_store(timeline) if output is None else None
         from kubetrain_trainer.config import from_spec
         from kubetrain_trainer.runtime.checkpoint import StopSignal
-        from kubetrain_trainer.runtime.storage import LocalStorage, S3Settings, open_storage
+        from kubetrain_trainer.runtime.storage import LocalStorage
         from kubetrain_trainer.workflow import RunContext
         from kubetrain_trainer.workflow import run as run_job
 
+        if store is not None and store[2]:
+            import sklearn.base  # noqa: F401  (the data stage's import, while the store starts)
+        timeline.mark("imports")
         job = _check(_local_data(_read_manifest(manifest), manifest.resolve().parent))
         config = from_spec(job.spec)
-        if output is not None:
-            root: Any = LocalStorage(output.resolve())
-        else:
-            local_s3 = _LocalS3()
-            try:
-                endpoint = local_s3.start()
-            except Exception as exc:
-                raise TrainerError(
-                    f"could not start the local S3 store (SeaweedFS): {str(exc).splitlines()[0]} "
-                    "Run with --output DIR to write the artifacts to a directory instead."
-                ) from exc
+        timeline.mark("manifest")
+        root: Any = LocalStorage(output.resolve()) if output is not None else _open(store)
+        if store is not None:
             # In the environment, as in the operator's pods: Ray's processes read them there.
-            exported = _export_credentials(endpoint.access_key, endpoint.secret_key)
-            settings = S3Settings(endpoint.endpoint, endpoint.access_key, endpoint.secret_key)
-            root = open_storage(f"s3://{endpoint.bucket}", settings)
+            exported = _export_credentials(store[1].access_key, store[1].secret_key)
+        timeline.mark("store wait")
         context = RunContext(
             job=job.metadata.name,
             namespace=job.metadata.namespace or "local",
@@ -325,13 +343,20 @@ def run(
         finally:
             done.set()
             follower.join(timeout=5)
+        timeline.mark("workflow")
         report_path = result.report_uri
-        if output is None:
-            local = RUN_STATE / "run" / "reports" / context.namespace / context.job / attempt
+        if store is not None:
+            local = state_root() / "reports" / context.namespace / context.job / attempt
             local.mkdir(parents=True, exist_ok=True)
             context.attempt_storage.download_file(Files.REPORT, local / Files.REPORT)
             report_path = f"{local / Files.REPORT} (copied from {result.report_uri})"
         _summary(result, report_path)
+        if store is not None:
+            typer.echo(_store_line(*store))
+        timeline.mark("summary")
+        if timings is not None:
+            stages = result.metadata.get("durations", {})
+            timeline.write(timings, stages=stages, store=_store_state(store))
     except TrainerError as exc:
         raise _fail(exc.message, int(exc.exit_code)) from None
     except KeyboardInterrupt:
@@ -341,13 +366,15 @@ def run(
     except Exception as exc:  # keep users away from tracebacks; the log has the details
         import traceback
 
-        log = RUN_STATE / "run" / "last-error.log"
+        log = state_root() / "last-error.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(traceback.format_exc())
         raise _fail(
             f"internal error: {type(exc).__name__}: {exc} (traceback in {log}).", 1
         ) from None
     finally:
-        if local_s3 is not None:
-            local_s3.stop()
         _restore_env(exported)
+
+
+def _store_state(store: Any) -> str:
+    return "none (--output)" if store is None else "started" if store[2] else "reused"

@@ -94,7 +94,7 @@ def _credentials(identities_file: Path) -> tuple[str, str]:
         return "KT" + secrets.token_hex(9).upper(), secrets.token_urlsafe(30)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex((HOST, port)) == 0
@@ -132,6 +132,21 @@ def start(
     component: str = COMPONENT,
 ) -> S3Endpoint:
     """Start SeaweedFS (or keep the running one) and return its endpoint and credentials."""
+    endpoint = launch(sup, weed, data_dir, identities_file, ports, bucket, component)
+    wait_ready(sup, endpoint, component)
+    return endpoint
+
+
+def launch(
+    sup: Supervisor,
+    weed: Path,
+    data_dir: Path,
+    identities_file: Path,
+    ports: S3Ports,
+    bucket: str,
+    component: str = COMPONENT,
+) -> S3Endpoint:
+    """Start SeaweedFS in the background (or keep the running one), without waiting for it."""
     if len(bucket) < 3:
         raise DevClusterError(
             f"S3 bucket name {bucket!r} is too short: SeaweedFS needs 3+ characters"
@@ -142,20 +157,33 @@ def start(
     identities_file.chmod(0o600)
     data_dir.mkdir(parents=True, exist_ok=True)
     sup.start(component, weed_argv(weed, data_dir, identities_file, ports))
-    endpoint = S3Endpoint(f"http://{HOST}:{ports.s3}", access_key, secret_key, bucket)
+    return S3Endpoint(f"http://{HOST}:{ports.s3}", access_key, secret_key, bucket)
+
+
+def port_of(endpoint: S3Endpoint) -> int:
+    return int(endpoint.endpoint.rsplit(":", 1)[1])
+
+
+def wait_ready(
+    sup: Supervisor, endpoint: S3Endpoint, component: str = COMPONENT, timeout: float = 90
+) -> None:
+    """Wait until the S3 endpoint answers and the bucket exists (creating it)."""
     wait_until(
-        lambda: _port_open(ports.s3), 90, "the S3 endpoint", supervisor=sup, component=component
+        lambda: port_open(port_of(endpoint)),
+        timeout,
+        "the S3 endpoint",
+        supervisor=sup,
+        component=component,
     )
     # The S3 gateway accepts connections before the filer and a volume are ready for writes.
     wait_until(
         lambda: _ensure_bucket(endpoint),
-        90,
-        f"the S3 bucket {bucket!r}",
+        timeout,
+        f"the S3 bucket {endpoint.bucket!r}",
         supervisor=sup,
         component=component,
     )
-    return endpoint
 
 
-def stop(sup: Supervisor, component: str = COMPONENT) -> bool:
-    return sup.stop(component, grace=STOP_GRACE_SECONDS)
+def stop(sup: Supervisor, component: str = COMPONENT, grace: float = STOP_GRACE_SECONDS) -> bool:
+    return sup.stop(component, grace=grace)

@@ -169,6 +169,10 @@ def _tuner(
             scheduler=_scheduler(spec, epochs),
             num_samples=left.num_samples,
             time_budget_s=spec.time_budget_seconds,
+            # Ray's default starts a new actor process per trial, which then imports torch
+            # and scikit-learn again: seconds per trial, longer than a short trial itself
+            # (benchmarks/trainer.py, part tune).
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name="tuning",
