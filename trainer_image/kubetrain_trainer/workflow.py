@@ -24,6 +24,8 @@ from kubetrain_trainer.baselines import baseline_warnings, compare
 from kubetrain_trainer.checkpoint import CheckpointStore, StopSignal
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.data import LoadedData, load
+from kubetrain_trainer.distributed import RAY_DATA
+from kubetrain_trainer.distributed import choose as choose_data_path
 from kubetrain_trainer.errors import DataError, InvalidSpecError
 from kubetrain_trainer.evaluate import (
     Evaluation,
@@ -149,6 +151,11 @@ def _merge(a: Arrays, b: Arrays | None) -> Arrays:
 
 
 def run(config: JobConfig, context: RunContext) -> JobResult:
+    path = choose_data_path(config)
+    if path.name == RAY_DATA:  # several workers reading files: see kubetrain_trainer.distributed
+        from kubetrain_trainer.distributed.pipeline import run as run_on_ray_data
+
+        return run_on_ray_data(config, context, path)  # type: ignore[no-any-return]
     clock = _Clock()
     cpu_start, wall_start = _cpu_seconds(), time.monotonic()
     out = context.attempt_storage
@@ -267,6 +274,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
             "namespace": context.namespace,
             "attempt": context.attempt,
             "data": {
+                "path": path.to_json(),
                 "description": data.description,
                 "contentHash": data.content_hash,
                 "bytesRead": data.bytes_read,

@@ -1,0 +1,237 @@
+"""One attempt of a job on the `ray-data` path: read, prepare, train, evaluate, write.
+
+The stages are the workflow's, in their distributed form: `source.open_source` (lazy Ray
+Datasets), `statistics.summarise` (one distributed pass) and `StreamingPreprocessor`, the
+prepared Datasets (`map_batches`), training on shards (`networks` or `boosting`), sharded
+`evaluation`, and the same artifacts as the in-memory path (`model/`, metrics, metadata, report)
+so that loading, prediction and the operator's status read them alike. The metadata adds the
+data path and why it was chosen, the statistics' approximations, the memory limit per worker,
+and each worker's counters: rows and bytes of its shard, the sum of its rows' hashes, its
+largest batch and its peak resident memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from typing import Any
+
+import numpy as np
+
+from kubetrain.api.contract import Files
+from kubetrain_trainer import artifacts, report
+from kubetrain_trainer.distributed import DataPath, workers
+from kubetrain_trainer.distributed.evaluation import evaluate
+from kubetrain_trainer.distributed.preprocessor import PrepareBlock, StreamingPreprocessor
+from kubetrain_trainer.distributed.source import Source, open_source
+from kubetrain_trainer.distributed.statistics import Layout, layout_of, summarise
+from kubetrain_trainer.evaluate import Evaluation, check_objective
+from kubetrain_trainer.models import network_def
+from kubetrain_trainer.predict import TrainedModel
+
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
+
+
+def quantity_bytes(value: Any) -> int | None:
+    """A Kubernetes memory quantity ("512Mi", "2G", 1000000) in bytes."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(value))
+    if not match or match[2] not in _UNITS:
+        return None
+    return int(float(match[1]) * _UNITS[match[2]])
+
+
+def memory_limit(spec: dict[str, Any]) -> int | None:
+    """The memory per worker the spec declares (`compute.resources.memory`), in bytes."""
+    resources = (spec.get("spec", spec).get("compute") or {}).get("resources") or {}
+    return quantity_bytes(resources.get("memory"))
+
+
+def _labels(source: Source, target: str) -> list[Any]:
+    """Every label of every split (the classes), by a distributed `unique`."""
+    found: set[Any] = set()
+    for dataset in (source.train, source.validation, source.test):
+        if dataset is not None:
+            found.update(v for v in dataset.unique(target) if v is not None and v == v)
+    return sorted(found, key=str)
+
+
+def _train(config: Any, pre: StreamingPreprocessor, datasets: dict[str, Any], store: Any,
+           batch_rows: int, storage: dict[str, Any], name: str) -> TrainedModel:  # fmt: skip
+    spec, task = config.model, config.base_task
+    n_classes = len(pre.classes or [])
+    if spec.name in ("xgboost", "lightgbm"):
+        from kubetrain_trainer.distributed.boosting import fit_booster
+
+        booster = fit_booster(spec.name, task, spec, n_classes, datasets, store, batch_rows,
+                              storage, name)  # fmt: skip
+        return TrainedModel(task=task, family="sklearn", preprocessor=pre, estimator=booster)
+    from kubetrain_trainer.distributed.networks import fit_network
+
+    definition = network_def(
+        spec.name, spec.hyperparameters, n_inputs=len(pre.feature_names),
+        n_outputs=n_classes if task == "classification" else 1,
+        dropout=spec.training.dropout, image_shape=None, vocab_size=0,
+    )  # fmt: skip
+    per_worker = max(1, -(-spec.training.batch_size // spec.workers))
+    state, history = fit_network(definition, task, spec, datasets, store,
+                                 min(batch_rows, per_worker), storage, name)  # fmt: skip
+    model = TrainedModel(task=task, family="torch", preprocessor=pre, network=definition,
+                         state_dict=state)  # fmt: skip
+    model.history = history  # type: ignore[attr-defined]
+    return model
+
+
+def _fingerprint(config: Any, source: Source) -> str:
+    import hashlib
+    import json
+
+    spec = config.model
+    shape = {
+        "data": source.fingerprint,
+        "model": spec.name,
+        "hyperparameters": spec.hyperparameters,
+        "training": dataclasses.asdict(spec.training),
+        "preparation": dataclasses.asdict(config.preparation),
+        "workers": spec.workers,
+        "strategy": spec.strategy,
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run(config: Any, context: Any, path: DataPath) -> Any:
+    """The attempt (`context`: the workflow's `RunContext`); returns a `JobResult`."""
+    from kubetrain_trainer.progress import ProgressReporter
+    from kubetrain_trainer.ray_train import ray_storage
+    from kubetrain_trainer.workflow import JobResult, _ensure_ray
+
+    started, stages = time.monotonic(), {}
+    out, spec, prep = context.attempt_storage, config.model, config.preparation
+    progress = ProgressReporter(
+        out, attempt=context.attempt, min_interval=context.progress_interval,
+        echo=context.echo_progress,
+    )  # fmt: skip
+    progress.update("data", force=True)
+    _ensure_ray(context, spec.workers)
+    clock = time.monotonic()
+    source = open_source(config.data, config.data_s3, prep.validation, prep.test, prep.seed)
+    layout: Layout = layout_of(source.train.schema(), prep.target, config.base_task, prep.columns)
+    stages["data"] = round(time.monotonic() - clock, 3)
+
+    progress.update("preparation")
+    clock = time.monotonic()
+    stats = summarise(source.train, layout, prep.seed)
+    labels = _labels(source, prep.target) if config.base_task == "classification" else None
+    pre = StreamingPreprocessor(prep, layout).fit(stats, labels)
+    prepared = {
+        name: ds.map_batches(PrepareBlock(pre), batch_format="pandas")
+        for name, ds in (("train", source.train), ("validation", source.validation),
+                         ("test", source.test)) if ds is not None
+    }  # fmt: skip
+    stages["preparation"] = round(time.monotonic() - clock, 3)
+
+    progress.update("training")
+    clock = time.monotonic()
+    limit = memory_limit(config.spec)
+    row_bytes = 4 * len(pre.feature_names) + 16
+    batch_rows = workers.batch_rows_for(limit, row_bytes, 4096)
+    fingerprint = _fingerprint(config, source)
+    local = f"{context.job_storage.uri}/ray-data"
+    storage = ray_storage(context.job_storage, local, "ray-data")
+    counters_store = out
+    training = {k: v for k, v in prepared.items() if k in ("train", "validation")}
+    model = _train(config, pre, training, counters_store, batch_rows, storage,
+                   f"run-{fingerprint}")  # fmt: skip
+    per_worker = workers.collect(counters_store, spec.workers)
+    stages["training"] = round(time.monotonic() - clock, 3)
+
+    progress.update("evaluation")
+    clock = time.monotonic()
+    n_classes = len(pre.classes or [])
+    scores, rows = {}, {}
+    for name, ds in prepared.items():
+        scores[name], rows[name] = evaluate(model, ds, config.base_task, n_classes)
+    held = scores.get("test") or scores.get("validation") or scores["train"]
+    evaluation = Evaluation(
+        task=config.task, test=scores.get("test", {}), train=scores["train"],
+        validation=scores.get("validation"), objective=check_objective(held, config.objective),
+        classes=[str(c) for c in pre.classes] if pre.classes else None,
+    )  # fmt: skip
+    stages["evaluation"] = round(time.monotonic() - clock, 3)
+
+    progress.update("artifacts")
+    history = getattr(model, "history", [])
+    metadata = {
+        "job": context.job,
+        "namespace": context.namespace,
+        "attempt": context.attempt,
+        "data": {
+            "path": path.to_json(),
+            "description": source.description,
+            "contentHash": source.fingerprint,
+            "contentHashOf": "each file's path, size and modification time",
+            "bytesRead": source.bytes,
+            "files": source.files,
+            "rowsRead": {"train": stats.rows},
+            "rowsDropped": {"missing_target": stats.missing_target}
+            | ({"missing_values": stats.incomplete_rows} if prep.missing == "drop" else {}),
+            "rows": rows,
+            "statistics": {"approximate": pre.approximate, "trainRowBytes": stats.bytes},
+            "memoryLimitBytesPerWorker": limit,
+            "workers": per_worker,
+        },
+        "model": {
+            "name": spec.name,
+            "family": model.family,
+            "hyperparameters": spec.hyperparameters,
+        },
+        "seed": spec.seed,
+        "libraries": artifacts.library_versions(),
+        "training": {
+            "epochsRun": len(history),
+            "workers": spec.workers,
+            "strategy": spec.strategy,
+            "device": "cuda" if spec.gpus_per_worker else "cpu",
+            "batchRowsPerWorker": batch_rows,
+            "rayRun": f"run-{fingerprint}",
+        },
+    }
+    files = artifacts.save_model(out, model, _probe(prepared))
+    files.append(artifacts.write_json(out, Files.METRICS, evaluation.to_json()))
+    files.append(artifacts.write_json(out, Files.SPEC, config.spec))
+    metadata["durations"] = {**stages, "total": round(time.monotonic() - started, 3)}
+    files.append(artifacts.write_json(out, Files.METADATA, metadata))
+    plots = _plots(config, evaluation, history)
+    files += artifacts.write_plots(out, plots)
+    html = report.html_report(
+        title=f"{context.namespace}/{context.job} attempt {context.attempt}",
+        metrics=evaluation.to_json(), metadata=metadata, spec=config.spec, plots=plots,
+    )  # fmt: skip
+    out.write_bytes(Files.REPORT, html)
+    files.append(Files.REPORT)
+    progress.update("done", force=True, best=(config.objective.metric, evaluation.objective.value))
+    return JobResult(
+        evaluation=evaluation, artifact_uri=out.uri, report_uri=f"{out.uri}/{Files.REPORT}",
+        metadata=metadata, files=files,
+    )  # fmt: skip
+
+
+def _probe(prepared: dict[str, Any]) -> np.ndarray:
+    held = prepared.get("test") or prepared.get("validation") or prepared["train"]
+    return np.asarray(held.take_batch(32, batch_format="numpy")["x"])
+
+
+def _plots(config: Any, evaluation: Evaluation, history: list[dict[str, Any]]) -> dict[str, bytes]:
+    plots: dict[str, bytes] = {}
+    curve = report.learning_curve_png(history)
+    if curve:
+        plots["Learning curves"] = curve
+    metrics = evaluation.test or evaluation.validation or {}
+    if config.base_task == "classification" and metrics.get("confusion_matrix"):
+        plots["Confusion matrix"] = report.confusion_matrix_png(
+            metrics["confusion_matrix"], evaluation.classes or []
+        )
+    return plots

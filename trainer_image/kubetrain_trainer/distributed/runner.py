@@ -1,0 +1,73 @@
+"""Launching a Ray Train run over Ray Datasets: the trainer of each family, one way.
+
+`run_trainer(kind, loop, ...)` builds the Ray Train v2 trainer for `kind` (`TorchTrainer` for
+networks, `XGBoostTrainer`, `LightGBMTrainer`), hands it the prepared Datasets — Ray Train
+splits each one into disjoint, equal streaming shards, one per worker — and runs it with its
+checkpoints in the job's store under a name derived from what the run depends on: a later
+attempt with the same name finds the run's latest checkpoint there and goes on from it
+(`ray.train.get_checkpoint()` in the loop). A failure is described as `ray_train` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubetrain_trainer.errors import Interrupted, TrainerError
+
+
+def use_gpu(gpus_per_worker: float) -> bool:
+    import ray
+
+    return gpus_per_worker > 0 and float(ray.cluster_resources().get("GPU", 0)) > 0
+
+
+def _trainer_class(kind: str) -> Any:
+    if kind == "xgboost":
+        from ray.train.xgboost import XGBoostTrainer
+
+        return XGBoostTrainer
+    if kind == "lightgbm":
+        from ray.train.lightgbm import LightGBMTrainer
+
+        return LightGBMTrainer
+    from ray.train.torch import TorchTrainer
+
+    return TorchTrainer
+
+
+def run_trainer(
+    kind: str,
+    loop: Any,
+    loop_config: dict[str, Any],
+    datasets: dict[str, Any],
+    spec: Any,  # train.ModelSpec
+    storage: dict[str, Any],
+    name: str,
+) -> Any:
+    """`trainer.fit()`'s result; `storage`: `ray_train.ray_storage(...)`'s RunConfig arguments."""
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+
+    from kubetrain_trainer.ray_train import describe_failure
+
+    gpu = use_gpu(spec.gpus_per_worker)
+    # On a small local Ray the workers share the CPUs there are (as ray_train does).
+    cpu = min(1.0, float(ray.cluster_resources().get("CPU", 1)) / spec.workers)
+    trainer = _trainer_class(kind)(
+        loop,
+        train_loop_config=loop_config,
+        datasets=datasets,
+        scaling_config=ScalingConfig(
+            num_workers=spec.workers,
+            use_gpu=gpu,
+            resources_per_worker={"CPU": cpu, **({"GPU": spec.gpus_per_worker} if gpu else {})},
+        ),
+        run_config=RunConfig(name=name, **storage),
+    )
+    try:
+        return trainer.fit()
+    except Exception as exc:
+        failures = getattr(exc, "worker_failures", None) or {}
+        if failures and all(isinstance(e, Interrupted) for e in failures.values()):
+            raise Interrupted("stopped by SIGTERM; the run's last checkpoint is kept.") from exc
+        raise TrainerError(f"distributed training failed: {describe_failure(exc)}") from exc
