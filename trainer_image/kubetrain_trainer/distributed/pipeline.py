@@ -50,15 +50,6 @@ def memory_limit(spec: dict[str, Any]) -> int | None:
     return quantity_bytes(resources.get("memory"))
 
 
-def _labels(source: Source, target: str) -> list[Any]:
-    """Every label of every split (the classes), by a distributed `unique`."""
-    found: set[Any] = set()
-    for dataset in (source.train, source.validation, source.test):
-        if dataset is not None:
-            found.update(v for v in dataset.unique(target) if v is not None and v == v)
-    return sorted(found, key=str)
-
-
 def _train(config: Any, pre: StreamingPreprocessor, datasets: dict[str, Any], store: Any,
            batch_rows: int, storage: dict[str, Any], name: str) -> TrainedModel:  # fmt: skip
     spec, task = config.model, config.base_task
@@ -118,14 +109,13 @@ def run(config: Any, context: Any, path: DataPath) -> Any:
     _ensure_ray(context, spec.workers)
     clock = time.monotonic()
     source = open_source(config.data, config.data_s3, prep.validation, prep.test, prep.seed)
-    layout: Layout = layout_of(source.train.schema(), prep.target, config.base_task, prep.columns)
+    layout: Layout = layout_of(source.schema, prep.target, config.base_task, prep.columns)
     stages["data"] = round(time.monotonic() - clock, 3)
 
     progress.update("preparation")
     clock = time.monotonic()
-    stats = summarise(source.train, layout, prep.seed)
-    labels = _labels(source, prep.target) if config.base_task == "classification" else None
-    pre = StreamingPreprocessor(prep, layout).fit(stats, labels)
+    stats = summarise(source.tagged, layout, prep.seed)
+    pre = StreamingPreprocessor(prep, layout).fit(stats)
     prepared = {
         name: ds.map_batches(PrepareBlock(pre), batch_format="pandas")
         for name, ds in (("train", source.train), ("validation", source.validation),

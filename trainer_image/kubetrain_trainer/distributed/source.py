@@ -37,6 +37,8 @@ class Source:
     validation: Any | None
     test: Any | None
     format: str
+    tagged: Any = None  # every row of every split, its split in SPLIT_COLUMN
+    schema: Any = None  # the files' own columns (Arrow), known without reading the rows
     files: list[str] = field(default_factory=list)
     bytes: int = 0
     fingerprint: str = ""
@@ -152,10 +154,17 @@ def _only(split: int) -> Any:
     return keep
 
 
-def _hashed(batch: pd.DataFrame) -> pd.DataFrame:
-    out = batch.copy()
-    out[HASH_COLUMN] = row_hashes(batch)
-    return out
+class _Tag:
+    """map_batches: every row of a separately given file set in one split."""
+
+    def __init__(self, split: int) -> None:
+        self.split = split
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        out = batch.copy()
+        out[SPLIT_COLUMN] = np.int8(self.split)
+        out[HASH_COLUMN] = row_hashes(batch)
+        return out
 
 
 def open_source(
@@ -165,19 +174,23 @@ def open_source(
     assert source.uri is not None
     data, fmt, files = read(source.uri, s3, source.format)
     listed = list(files)
-    splits: dict[str, Any] = {}
+    present = [0]
     if source.validation_uri or source.test_uri:
-        splits["train"] = data.map_batches(_hashed, batch_format="pandas")
-        for name, uri in (("validation", source.validation_uri), ("test", source.test_uri)):
+        tagged = data.map_batches(_Tag(0), batch_format="pandas")
+        for index, uri in ((1, source.validation_uri), (2, source.test_uri)):
             if uri:
                 other, _, more = read(uri, s3, source.format)
                 listed += more
-                splits[name] = other.map_batches(_hashed, batch_format="pandas")
+                present.append(index)
+                tagged = tagged.union(other.map_batches(_Tag(index), batch_format="pandas"))
     else:
         tagged = data.map_batches(AssignSplit(validation, test, seed), batch_format="pandas")
-        for index, name in enumerate(("train", "validation", "test")):
-            if index == 0 or (validation if index == 1 else test) > 0:
-                splits[name] = tagged.map_batches(_only(index), batch_format="pandas")
+        present += [i for i, share in ((1, validation), (2, test)) if share > 0]
+    splits = {
+        name: tagged.map_batches(_only(index), batch_format="pandas")
+        for index, name in enumerate(("train", "validation", "test"))
+        if index in present
+    }
     digest = hashlib.sha256()
     for f in listed:
         digest.update(f"{f.path}\0{f.size}\0{f.mtime_ns}\n".encode())
@@ -186,6 +199,8 @@ def open_source(
         validation=splits.get("validation"),
         test=splits.get("test"),
         format=fmt,
+        tagged=tagged,
+        schema=data.schema(),
         files=[f.path for f in listed],
         bytes=int(sum(f.size for f in listed)),
         fingerprint=digest.hexdigest(),

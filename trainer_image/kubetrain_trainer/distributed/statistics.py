@@ -114,8 +114,13 @@ class Summarise:
     def __init__(self, layout: Layout, seed: int) -> None:
         self.layout, self.seed = layout, seed
 
-    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+    def __call__(self, rows: pd.DataFrame) -> pd.DataFrame:
         layout = self.layout
+        # Labels from every split (the classes); everything else from the training rows only.
+        if layout.task == "classification":
+            labels = rows[layout.target].dropna()
+        batch = rows[rows[SPLIT_COLUMN] == 0] if SPLIT_COLUMN in rows.columns else rows
+        batch = batch.drop(columns=[c for c in (SPLIT_COLUMN, HASH_COLUMN) if c in batch.columns])
         part = Partial(rows=len(batch), bytes=int(batch.memory_usage(deep=True).sum()))
         rng = np.random.default_rng([self.seed, len(batch)])
         target = batch[layout.target]
@@ -130,7 +135,7 @@ class Summarise:
             values = kept[name].dropna().astype(str)
             part.categorical[name] = Counter(values.value_counts().to_dict())
         if layout.task == "classification":
-            part.labels = Counter(kept[layout.target].value_counts().to_dict())
+            part.labels = Counter(labels.value_counts().to_dict())
         else:
             part.target.add(kept[layout.target], rng)
         return pd.DataFrame({"partial": [pickle.dumps(part)]})
@@ -172,7 +177,8 @@ def layout_of(schema: Any, target: str, task: str, columns: Any) -> Layout:
 
 
 def summarise(dataset: Any, layout: Layout, seed: int) -> Partial:
-    """The training split's merged `Partial`, computed block by block on the cluster."""
+    """The training split's merged `Partial` (labels: of every split), computed block by block
+    on the cluster; `dataset` holds every split's rows, told apart by `SPLIT_COLUMN`."""
     merged = Partial()
     rows = dataset.map_batches(Summarise(layout, seed), batch_format="pandas")
     for batch in rows.iter_batches(batch_format="pandas", batch_size=256):
