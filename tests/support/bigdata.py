@@ -30,7 +30,7 @@ def frame(rows: int, seed: int) -> pd.DataFrame:
     return data
 
 
-def write_parts(put: Callable[[str, bytes], None], files: int, rows: int, seed: int = 0) -> int:
+def write_parts(put: Callable[[str, bytes], object], files: int, rows: int, seed: int = 0) -> int:
     """`files` Parquet files of `rows` rows each, through `put(name, bytes)`; the total bytes."""
     total = 0
     for i in range(files):

@@ -155,7 +155,7 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
     if path.name == RAY_DATA:  # several workers reading files: see kubetrain_trainer.distributed
         from kubetrain_trainer.distributed.pipeline import run as run_on_ray_data
 
-        return run_on_ray_data(config, context, path)  # type: ignore[no-any-return]
+        return run_on_ray_data(config, context, path)
     clock = _Clock()
     cpu_start, wall_start = _cpu_seconds(), time.monotonic()
     out = context.attempt_storage

@@ -178,6 +178,7 @@ def fit_booster(
     result = run_trainer(library, loop, config, datasets, spec, storage, name)
     if result.checkpoint is None:
         raise TrainerError(f"distributed {library} returned no model.")
+    booster: Any
     if library == "xgboost":
         from ray.train.xgboost import RayTrainReportCallback as XGBCallback
 

@@ -95,7 +95,7 @@ def network_loop(config: dict[str, Any]) -> None:
     for epoch in range(start, training.epochs + 1):
         started = time.monotonic()
         net.train()
-        total, count = 0.0, 0
+        total, count = 0.0, 0.0
         for batch in reader.batches():
             xb = torch.as_tensor(batch["x"], device=device)
             yb = _tensor_y(task, batch["y"]).to(device)
@@ -104,17 +104,17 @@ def network_loop(config: dict[str, Any]) -> None:
             loss.backward()
             optimizer.step()
             total, count = total + float(loss.detach()) * len(xb), count + len(xb)
-        total, count = _all_sum([total, float(count)], world, device)
+        total, count = _all_sum([total, count], world, device)
         record: dict[str, Any] = {"epoch": epoch, "train_loss": total / max(count, 1.0)}
         if validation is not None:
             net.eval()
-            loss_sum, n = 0.0, 0
+            loss_sum, n = 0.0, 0.0
             with torch.no_grad():
                 for batch in validation.batches():
                     out = net(torch.as_tensor(batch["x"], device=device))
                     yb = _tensor_y(task, batch["y"]).to(device)
                     loss_sum, n = loss_sum + float(criterion(out, yb)) * len(yb), n + len(yb)
-            loss_sum, n = _all_sum([loss_sum, float(n)], world, device)
+            loss_sum, n = _all_sum([loss_sum, n], world, device)
             record["val_loss"] = loss_sum / max(n, 1.0)
         record["seconds"] = time.monotonic() - started
         history.append(record)
