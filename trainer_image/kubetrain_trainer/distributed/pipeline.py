@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,10 +45,24 @@ def quantity_bytes(value: Any) -> int | None:
     return int(float(match[1]) * _UNITS[match[2]])
 
 
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def memory_limit(spec: dict[str, Any]) -> int | None:
-    """The memory per worker the spec declares (`compute.resources.memory`), in bytes."""
+    """The memory per worker, in bytes: `compute.resources.memory` when the spec declares it,
+    else this pod's cgroup limit (a profile's workers have the same), else None."""
     resources = (spec.get("spec", spec).get("compute") or {}).get("resources") or {}
-    return quantity_bytes(resources.get("memory"))
+    declared = quantity_bytes(resources.get("memory"))
+    if declared:
+        return declared
+    for path in _CGROUP_LIMITS:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge number: no limit
+            return int(text)
+    return None
 
 
 def _train(config: Any, pre: StreamingPreprocessor, datasets: dict[str, Any], store: Any,

@@ -51,8 +51,11 @@ def run_trainer(
     from kubetrain_trainer.ray_train import describe_failure
 
     gpu = use_gpu(spec.gpus_per_worker)
-    # On a small local Ray the workers share the CPUs there are (as ray_train does).
-    cpu = min(1.0, float(ray.cluster_resources().get("CPU", 1)) / spec.workers)
+    # The workers' shards are read and prepared by Ray Data tasks while they train: on a small
+    # Ray (a laptop's local Ray) the workers share what is left after one CPU for those tasks,
+    # or nothing would be left to produce their batches and every worker would wait forever.
+    total = float(ray.cluster_resources().get("CPU", 1))
+    cpu = max(0.1, min(1.0, (total - 1) / spec.workers))
     trainer = _trainer_class(kind)(
         loop,
         train_loop_config=loop_config,
