@@ -79,9 +79,9 @@ def table(runs: list[dict[str, Any]], data_bytes: int, memory: int) -> str:
     lines = [
         f"data set: {data_bytes / 2**20:.1f} MiB in memory; worker memory limit "
         f"{memory / 2**20:.1f} MiB ({data_bytes / memory:.1f}x smaller)",
-        "| workers | train rows/s | efficiency | data s | prep s | train s | eval s "
+        "| workers | train rows/s | efficiency | read+statistics s | train s | eval s "
         "| rows per worker | peak RSS per worker (MiB) | accuracy |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         d, per = r["durations"], r["perWorker"]
@@ -89,7 +89,7 @@ def table(runs: list[dict[str, Any]], data_bytes: int, memory: int) -> str:
         rss = ", ".join(f"{w['peakRssBytes'] / 2**20:.0f}" for w in per)
         lines.append(
             f"| {r['workers']} | {r['trainRowsPerSecond']:.0f} | "
-            f"{'—' if eff is None else f'{eff:.2f}'} | {d['data']:.1f} | {d['preparation']:.1f} "
+            f"{'—' if eff is None else f'{eff:.2f}'} | {d['data+preparation']:.1f} "
             f"| {d['training']:.1f} | {d['evaluation']:.1f} | "
             f"{', '.join(str(w['rows']) for w in per)} | "
             f"{rss} | "

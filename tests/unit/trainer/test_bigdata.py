@@ -177,3 +177,16 @@ def test_distributed_boosting_matches_its_single_worker_quality(
 
     loaded = load_model(tmp_path / "two/ns/t/1/model")
     assert set(loaded.predict(frame(20, 99))) <= {"yes", "no"}
+
+
+def test_the_benchmark_runs_at_its_smoke_size(tmp_path: Path, ray_local):
+    from benchmarks.bigdata import main
+
+    out = tmp_path / "bigdata.json"
+    report = main(["--files", "3", "--rows-per-file", "200", "--workers", "1,2", "--epochs", "1",
+                   "--json", str(out)])  # fmt: skip
+    assert out.is_file() and report["memoryLimitBytes"] < report["dataBytes"]
+    one, two = report["runs"]
+    assert (one["workers"], two["workers"]) == (1, 2)
+    assert one["scalingEfficiency"] == pytest.approx(1.0)
+    assert two["scalingEfficiency"] > 0 and len(two["perWorker"]) == 2

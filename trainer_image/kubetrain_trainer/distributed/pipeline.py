@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from kubetrain_trainer.distributed import DataPath, workers
 from kubetrain_trainer.distributed.evaluation import evaluate
 from kubetrain_trainer.distributed.preprocessor import PrepareBlock, StreamingPreprocessor
 from kubetrain_trainer.distributed.source import Source, open_source
-from kubetrain_trainer.distributed.statistics import Layout, layout_of, summarise
+from kubetrain_trainer.distributed.statistics import Partial, layout_of, summarise
 from kubetrain_trainer.evaluate import Evaluation, check_objective
 from kubetrain_trainer.models import network_def
 from kubetrain_trainer.predict import TrainedModel
@@ -108,56 +109,34 @@ def _fingerprint(config: Any, source: Source) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run(config: Any, context: Any, path: DataPath) -> Any:
-    """The attempt (`context`: the workflow's `RunContext`); returns a `JobResult`."""
-    from kubetrain_trainer.progress import ProgressReporter
-    from kubetrain_trainer.ray_train import ray_storage
-    from kubetrain_trainer.workflow import JobResult, _ensure_ray
+@dataclass
+class _Prepared:
+    source: Source
+    stats: Partial
+    preprocessor: StreamingPreprocessor
+    datasets: dict[str, Any]  # split → prepared Dataset ({"x", "y", "row_hash"} rows)
 
-    started, stages = time.monotonic(), {}
-    out, spec, prep = context.attempt_storage, config.model, config.preparation
-    progress = ProgressReporter(
-        out, attempt=context.attempt, min_interval=context.progress_interval,
-        echo=context.echo_progress,
-    )  # fmt: skip
-    progress.update("data", force=True)
-    _ensure_ray(context, spec.workers)
-    clock = time.monotonic()
+
+def _read_and_prepare(config: Any) -> _Prepared:
+    prep = config.preparation
     source = open_source(config.data, config.data_s3, prep.validation, prep.test, prep.seed)
-    layout: Layout = layout_of(source.schema, prep.target, config.base_task, prep.columns)
-    stages["data"] = round(time.monotonic() - clock, 3)
-
-    progress.update("preparation")
-    clock = time.monotonic()
+    layout = layout_of(source.schema, prep.target, config.base_task, prep.columns)
     stats = summarise(source.tagged, layout, prep.seed)
     pre = StreamingPreprocessor(prep, layout).fit(stats)
-    prepared = {
+    splits = (("train", source.train), ("validation", source.validation), ("test", source.test))
+    datasets = {
         name: ds.map_batches(PrepareBlock(pre), batch_format="pandas")
-        for name, ds in (("train", source.train), ("validation", source.validation),
-                         ("test", source.test)) if ds is not None
-    }  # fmt: skip
-    stages["preparation"] = round(time.monotonic() - clock, 3)
+        for name, ds in splits
+        if ds is not None
+    }
+    return _Prepared(source, stats, pre, datasets)
 
-    progress.update("training")
-    clock = time.monotonic()
-    limit = memory_limit(config.spec)
-    row_bytes = 4 * len(pre.feature_names) + 16
-    batch_rows = workers.batch_rows_for(limit, row_bytes, 4096)
-    fingerprint = _fingerprint(config, source)
-    local = f"{context.job_storage.uri}/ray-data"
-    storage = ray_storage(context.job_storage, local, "ray-data")
-    counters_store = out
-    training = {k: v for k, v in prepared.items() if k in ("train", "validation")}
-    model = _train(config, pre, training, counters_store, batch_rows, storage,
-                   f"run-{fingerprint}")  # fmt: skip
-    per_worker = workers.collect(counters_store, spec.workers)
-    stages["training"] = round(time.monotonic() - clock, 3)
 
-    progress.update("evaluation")
-    clock = time.monotonic()
+def _score(config: Any, model: TrainedModel, ready: _Prepared) -> tuple[Evaluation, dict]:
+    pre = ready.preprocessor
     n_classes = len(pre.classes or [])
     scores, rows = {}, {}
-    for name, ds in prepared.items():
+    for name, ds in ready.datasets.items():
         scores[name], rows[name] = evaluate(model, ds, config.base_task, n_classes)
     held = scores.get("test") or scores.get("validation") or scores["train"]
     evaluation = Evaluation(
@@ -165,51 +144,101 @@ def run(config: Any, context: Any, path: DataPath) -> Any:
         validation=scores.get("validation"), objective=check_objective(held, config.objective),
         classes=[str(c) for c in pre.classes] if pre.classes else None,
     )  # fmt: skip
+    return evaluation, rows
+
+
+def _data_metadata(config: Any, path: DataPath, ready: _Prepared, rows: dict[str, int],
+                   limit: int | None, per_worker: list[dict]) -> dict[str, Any]:  # fmt: skip
+    source, stats = ready.source, ready.stats
+    dropped = {"missing_target": stats.missing_target}
+    if config.preparation.missing == "drop":
+        dropped["missing_values"] = stats.incomplete_rows
+    return {
+        "path": path.to_json(),
+        "description": source.description,
+        "contentHash": source.fingerprint,
+        "contentHashOf": "each file's path, size and modification time",
+        "bytesRead": source.bytes,
+        "files": source.files,
+        "rowsRead": {"train": stats.rows},
+        "rowsDropped": dropped,
+        "rows": rows,
+        "statistics": {
+            "approximate": ready.preprocessor.approximate,
+            "trainRowBytes": stats.bytes,
+        },
+        "memoryLimitBytesPerWorker": limit,
+        "workers": per_worker,
+    }
+
+
+def run(config: Any, context: Any, path: DataPath) -> Any:
+    """The attempt (`context`: the workflow's `RunContext`); returns a `JobResult`."""
+    from kubetrain_trainer.progress import ProgressReporter
+    from kubetrain_trainer.ray_train import ray_storage
+    from kubetrain_trainer.workflow import _ensure_ray
+
+    started, stages = time.monotonic(), {}
+    out, spec = context.attempt_storage, config.model
+    progress = ProgressReporter(
+        out, attempt=context.attempt, min_interval=context.progress_interval,
+        echo=context.echo_progress,
+    )  # fmt: skip
+    progress.update("data", force=True)
+    _ensure_ray(context, spec.workers)
+    clock = time.monotonic()
+    ready = _read_and_prepare(config)
+    stages["data+preparation"] = round(time.monotonic() - clock, 3)
+
+    progress.update("training")
+    clock = time.monotonic()
+    limit = memory_limit(config.spec)
+    row_bytes = 4 * len(ready.preprocessor.feature_names) + 16
+    batch_rows = workers.batch_rows_for(limit, row_bytes, 4096)
+    run_name = f"run-{_fingerprint(config, ready.source)}"
+    storage = ray_storage(context.job_storage, f"{context.job_storage.uri}/ray-data", "ray-data")
+    training = {k: v for k, v in ready.datasets.items() if k in ("train", "validation")}
+    model = _train(config, ready.preprocessor, training, out, batch_rows, storage, run_name)
+    per_worker = workers.collect(out, spec.workers)
+    stages["training"] = round(time.monotonic() - clock, 3)
+
+    progress.update("evaluation")
+    clock = time.monotonic()
+    evaluation, rows = _score(config, model, ready)
     stages["evaluation"] = round(time.monotonic() - clock, 3)
 
     progress.update("artifacts")
     history = getattr(model, "history", [])
     metadata = {
-        "job": context.job,
-        "namespace": context.namespace,
-        "attempt": context.attempt,
-        "data": {
-            "path": path.to_json(),
-            "description": source.description,
-            "contentHash": source.fingerprint,
-            "contentHashOf": "each file's path, size and modification time",
-            "bytesRead": source.bytes,
-            "files": source.files,
-            "rowsRead": {"train": stats.rows},
-            "rowsDropped": {"missing_target": stats.missing_target}
-            | ({"missing_values": stats.incomplete_rows} if prep.missing == "drop" else {}),
-            "rows": rows,
-            "statistics": {"approximate": pre.approximate, "trainRowBytes": stats.bytes},
-            "memoryLimitBytesPerWorker": limit,
-            "workers": per_worker,
-        },
-        "model": {
-            "name": spec.name,
-            "family": model.family,
-            "hyperparameters": spec.hyperparameters,
-        },
+        "job": context.job, "namespace": context.namespace, "attempt": context.attempt,
+        "data": _data_metadata(config, path, ready, rows, limit, per_worker),
+        "model": {"name": spec.name, "family": model.family,
+                  "hyperparameters": spec.hyperparameters},
         "seed": spec.seed,
         "libraries": artifacts.library_versions(),
         "training": {
-            "epochsRun": len(history),
-            "workers": spec.workers,
-            "strategy": spec.strategy,
-            "device": "cuda" if spec.gpus_per_worker else "cpu",
-            "batchRowsPerWorker": batch_rows,
-            "rayRun": f"run-{fingerprint}",
+            "epochsRun": len(history), "workers": spec.workers, "strategy": spec.strategy,
+            "device": "cuda" if spec.gpus_per_worker else "cpu", "batchRowsPerWorker": batch_rows,
+            "rayRun": run_name,
         },
-    }
-    files = artifacts.save_model(out, model, _probe(prepared))
+        "durations": {**stages, "total": round(time.monotonic() - started, 3)},
+    }  # fmt: skip
+    result = _write(config, context, model, evaluation, metadata, ready)
+    progress.update("done", force=True, best=(config.objective.metric, evaluation.objective.value))
+    return result
+
+
+def _write(config: Any, context: Any, model: TrainedModel, evaluation: Evaluation,
+           metadata: dict[str, Any], ready: _Prepared) -> Any:  # fmt: skip
+    """model/, metrics, spec, metadata, plots and the report: the in-memory path's artifacts."""
+    from kubetrain_trainer.workflow import JobResult
+
+    out = context.attempt_storage
+    files = artifacts.save_model(out, model, _probe(ready.datasets))
     files.append(artifacts.write_json(out, Files.METRICS, evaluation.to_json()))
     files.append(artifacts.write_json(out, Files.SPEC, config.spec))
-    metadata["durations"] = {**stages, "total": round(time.monotonic() - started, 3)}
     files.append(artifacts.write_json(out, Files.METADATA, metadata))
-    plots = _plots(config, evaluation, history)
+    plots = _plots(config, evaluation, getattr(model, "history", []))
     files += artifacts.write_plots(out, plots)
     html = report.html_report(
         title=f"{context.namespace}/{context.job} attempt {context.attempt}",
@@ -217,7 +246,6 @@ def run(config: Any, context: Any, path: DataPath) -> Any:
     )  # fmt: skip
     out.write_bytes(Files.REPORT, html)
     files.append(Files.REPORT)
-    progress.update("done", force=True, best=(config.objective.metric, evaluation.objective.value))
     return JobResult(
         evaluation=evaluation, artifact_uri=out.uri, report_uri=f"{out.uri}/{Files.REPORT}",
         metadata=metadata, files=files,
