@@ -13,6 +13,7 @@ largest batch and its peak resident memory.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from kubetrain.api.contract import Files
-from kubetrain.quantity import parse_quantity
 from kubetrain_trainer import artifacts, report
 from kubetrain_trainer.distributed import DataPath, workers
 from kubetrain_trainer.distributed.evaluation import evaluate
@@ -32,15 +32,18 @@ from kubetrain_trainer.evaluate import Evaluation, check_objective
 from kubetrain_trainer.models import network_def
 from kubetrain_trainer.predict import TrainedModel
 
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}  # fmt: skip
+
 
 def quantity_bytes(value: Any) -> int | None:
-    """A Kubernetes memory quantity ("512Mi", "2G") in bytes; None when absent or not one."""
+    """A Kubernetes memory quantity ("512Mi", "2G", 1000000) in bytes."""
     if value is None:
         return None
-    try:
-        return int(parse_quantity(value))
-    except ValueError:
+    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(value))
+    if not match or match[2] not in _UNITS:
         return None
+    return int(float(match[1]) * _UNITS[match[2]])
 
 
 _CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
