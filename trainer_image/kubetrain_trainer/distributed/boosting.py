@@ -45,7 +45,7 @@ class BoosterModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.task == "classification":
-            return self.predict_proba(x).argmax(axis=1)
+            return np.asarray(self.predict_proba(x).argmax(axis=1))
         return self._raw(x)
 
 

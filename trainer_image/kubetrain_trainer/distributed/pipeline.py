@@ -132,10 +132,11 @@ def _read_and_prepare(config: Any) -> _Prepared:
     return _Prepared(source, stats, pre, datasets)
 
 
-def _score(config: Any, model: TrainedModel, ready: _Prepared) -> tuple[Evaluation, dict]:
+def _score(config: Any, model: TrainedModel, ready: _Prepared) -> tuple[Evaluation, dict[str, int]]:
     pre = ready.preprocessor
     n_classes = len(pre.classes or [])
-    scores, rows = {}, {}
+    scores: dict[str, dict[str, Any]] = {}
+    rows: dict[str, int] = {}
     for name, ds in ready.datasets.items():
         scores[name], rows[name] = evaluate(model, ds, config.base_task, n_classes)
     held = scores.get("test") or scores.get("validation") or scores["train"]
@@ -147,8 +148,10 @@ def _score(config: Any, model: TrainedModel, ready: _Prepared) -> tuple[Evaluati
     return evaluation, rows
 
 
-def _data_metadata(config: Any, path: DataPath, ready: _Prepared, rows: dict[str, int],
-                   limit: int | None, per_worker: list[dict]) -> dict[str, Any]:  # fmt: skip
+def _data_metadata(
+    config: Any, path: DataPath, ready: _Prepared, rows: dict[str, int], limit: int | None,
+    per_worker: list[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
     source, stats = ready.source, ready.stats
     dropped = {"missing_target": stats.missing_target}
     if config.preparation.missing == "drop":

@@ -139,11 +139,13 @@ class StreamingPreprocessor(Preprocessor):
             except KeyError as exc:
                 raise DataError(f"label {exc.args[0]!r} was not seen in the data") from None
         values = pd.to_numeric(y).to_numpy(dtype=np.float64)
-        return ((values - self.target_mean) / self.target_std).astype(np.float32)
+        scaled: np.ndarray = ((values - self.target_mean) / self.target_std).astype(np.float32)
+        return scaled
 
     def inverse_target(self, y: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
         if self.task == "classification":
-            return np.asarray(self.classes, dtype=object)[np.asarray(y, dtype=int)]
+            labels: np.ndarray = np.asarray(self.classes, dtype=object)[np.asarray(y, dtype=int)]
+            return labels
         return np.asarray(y, dtype=np.float64).ravel() * self.target_std + self.target_mean
 
     # -- one block, inside Ray Data -------------------------------------------------------------

@@ -10,15 +10,22 @@ attempt with the same name finds the run's latest checkpoint there and goes on f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kubetrain_trainer.errors import Interrupted, TrainerError
 
 
-def use_gpu(gpus_per_worker: float) -> bool:
+def _cluster(resource: str) -> float:
+    """How much of `resource` the Ray cluster has (`ray.cluster_resources` is untyped)."""
     import ray
 
-    return gpus_per_worker > 0 and float(ray.cluster_resources().get("GPU", 0)) > 0
+    resources: Callable[[], dict[str, float]] = ray.cluster_resources
+    return float(resources().get(resource, 0))
+
+
+def use_gpu(gpus_per_worker: float) -> bool:
+    return gpus_per_worker > 0 and _cluster("GPU") > 0
 
 
 def _trainer_class(kind: str) -> Any:
@@ -45,7 +52,6 @@ def run_trainer(
     name: str,
 ) -> Any:
     """`trainer.fit()`'s result; `storage`: `ray_train.ray_storage(...)`'s RunConfig arguments."""
-    import ray
     from ray.train import RunConfig, ScalingConfig
 
     from kubetrain_trainer.ray_train import describe_failure
@@ -54,7 +60,7 @@ def run_trainer(
     # The workers' shards are read and prepared by Ray Data tasks while they train: on a small
     # Ray (a laptop's local Ray) the workers share what is left after one CPU for those tasks,
     # or nothing would be left to produce their batches and every worker would wait forever.
-    total = float(ray.cluster_resources().get("CPU", 1))
+    total = _cluster("CPU") or 1.0
     cpu = max(0.1, min(1.0, (total - 1) / spec.workers))
     trainer = _trainer_class(kind)(
         loop,

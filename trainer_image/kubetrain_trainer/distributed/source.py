@@ -125,7 +125,8 @@ def read(uri: str, s3: S3Settings | None, declared: str | None) -> tuple[Any, st
 def row_hashes(batch: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row's values (not its position)."""
     values = batch.drop(columns=[c for c in (SPLIT_COLUMN, HASH_COLUMN) if c in batch.columns])
-    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+    hashes: np.ndarray = pd.util.hash_pandas_object(values, index=False).to_numpy(np.uint64)
+    return hashes
 
 
 class AssignSplit:

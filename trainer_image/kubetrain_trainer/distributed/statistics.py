@@ -81,8 +81,8 @@ class Partial:
     missing_target: int = 0
     incomplete_rows: int = 0  # rows with a missing feature value
     numeric: dict[str, NumericStats] = field(default_factory=dict)
-    categorical: dict[str, Counter] = field(default_factory=dict)
-    labels: Counter = field(default_factory=Counter)
+    categorical: dict[str, Counter[str]] = field(default_factory=dict)
+    labels: Counter[Any] = field(default_factory=Counter)
     target: NumericStats = field(default_factory=NumericStats)
 
     def merge(self, other: Partial) -> None:
@@ -93,7 +93,7 @@ class Partial:
         for name, stats in other.numeric.items():
             self.numeric.setdefault(name, NumericStats()).merge(stats)
         for name, counts in other.categorical.items():
-            self.categorical.setdefault(name, Counter()).update(counts)
+            self.categorical.setdefault(name, Counter[str]()).update(counts)
         self.labels.update(other.labels)
         self.target.merge(other.target)
 
