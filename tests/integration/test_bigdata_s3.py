@@ -26,6 +26,7 @@ def prefix(dev_cluster) -> str:  # type: ignore[no-untyped-def]
     return f"bigdata-tests/{uuid.uuid4().hex[:8]}"
 
 
+@pytest.mark.timeout(1800)  # two attempts, each starting its own local Ray
 def test_two_workers_stream_disjoint_shards_of_an_s3_prefix(dev_cluster, prefix, tmp_path: Path):
     s3 = dev_cluster.s3
     client = s3.client()
