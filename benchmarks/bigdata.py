@@ -30,7 +30,7 @@ def _spec(uri: str, workers: int, memory: int, epochs: int) -> dict[str, Any]:
         "problem": {"task": "classification", "target": "label",
                     "objective": {"metric": "accuracy"}},
         "data": {"source": {"uri": uri, "format": "parquet"}},
-        "preparation": {"split": {"validation": 0.0, "test": 0.2, "seed": 3},
+        "preparation": {"split": {"validation": 0.1, "test": 0.2, "seed": 3},
                         "features": {"exclude": ["amount"]}},
         "model": {"builtin": {"name": "mlp", "hyperparameters": {"hidden_units": [32]}},
                   "training": {"epochs": epochs, "batchSize": 256, "learningRate": 0.01}},
