@@ -97,7 +97,7 @@ def network_loop(config: dict[str, Any]) -> None:
         net.train()
         total, count = 0.0, 0.0
         for batch in reader.batches():
-            xb = torch.as_tensor(batch["x"], device=device)
+            xb = torch.tensor(batch["x"], device=device)  # a copy: the batch is read-only
             yb = _tensor_y(task, batch["y"]).to(device)
             optimizer.zero_grad()
             loss = criterion(net(xb), yb)
@@ -111,7 +111,7 @@ def network_loop(config: dict[str, Any]) -> None:
             loss_sum, n = 0.0, 0.0
             with torch.no_grad():
                 for batch in validation.batches():
-                    out = net(torch.as_tensor(batch["x"], device=device))
+                    out = net(torch.tensor(batch["x"], device=device))
                     yb = _tensor_y(task, batch["y"]).to(device)
                     loss_sum, n = loss_sum + float(criterion(out, yb)) * len(yb), n + len(yb)
             loss_sum, n = _all_sum([loss_sum, n], world, device)
