@@ -143,6 +143,7 @@ def _assert_disjoint_complete_shards(metadata: dict, workers: int, parts: Path, 
     assert sum(int(w["rowHashSum"]) for w in counters) % 2**64 == hashes
 
 
+@pytest.mark.timeout(1800)  # four runs, three of them starting Ray Train worker groups
 def test_two_and_three_workers_read_disjoint_shards_and_agree_with_one(
     parts: Path, seed: int, tmp_path: Path, ray_local
 ):
@@ -167,6 +168,7 @@ def test_two_and_three_workers_read_disjoint_shards_and_agree_with_one(
     assert "data path" in report and "worker 1" in report
 
 
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("model", ["xgboost", "lightgbm"])
 def test_distributed_boosting_matches_its_single_worker_quality(
     model: str, parts: Path, seed: int, tmp_path: Path, ray_local
@@ -184,6 +186,7 @@ def test_distributed_boosting_matches_its_single_worker_quality(
     assert set(loaded.predict(frame(20, 99))) <= {"yes", "no"}
 
 
+@pytest.mark.timeout(1200)
 def test_the_benchmark_runs_at_its_smoke_size(tmp_path: Path, ray_local):
     from benchmarks.bigdata import main
 
