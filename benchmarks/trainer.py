@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark 2 of issue 11: the trainer's frameworks against plain PyTorch and the ideal.
 
-  ddp    Ray Train data-parallel (TorchTrainer, `prepare_model`, as kubetrain_trainer.models.ray_train
+  ddp    Ray Train data-parallel (TorchTrainer, `prepare_model`, as models.ray_train
          runs networks) against plain PyTorch DDP launched by torchrun: the same MLP, data,
          seed, batch size and 2 CPU workers on gloo, one torch thread each. Reports the wall
          time from launch to result, and the training loop's own time on rank 0; overhead =

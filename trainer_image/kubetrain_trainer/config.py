@@ -244,6 +244,7 @@ def from_spec(spec: Any) -> JobConfig:
             seed=preparation.seed,
             workers=spec.compute.workers,
             gpus_per_worker=spec.compute.gpus_per_worker or 0,
+            strategy=str(spec.compute.strategy),
             class_weights=str(prep.class_weights),
         )
     custom = None

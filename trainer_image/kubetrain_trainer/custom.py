@@ -28,9 +28,10 @@ from kubetrain_trainer.artifacts import report
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.errors import Interrupted, InvalidSpecError, UserCodeError
 from kubetrain_trainer.evaluation.metrics import Evaluation, check_objective
+from kubetrain_trainer.result import JobResult
+from kubetrain_trainer.runtime.context import RunContext
 from kubetrain_trainer.runtime.progress import ProgressReporter
 from kubetrain_trainer.runtime.storage import S3Storage, Storage
-from kubetrain_trainer.workflow import JobResult, RunContext
 
 
 def _storage_env(storage: Storage) -> dict[str, str]:

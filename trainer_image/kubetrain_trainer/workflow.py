@@ -9,17 +9,16 @@ typed results and returns its own (see each package's docstring).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from kubetrain.api.contract import Files
 from kubetrain_trainer.artifacts.write import write_artifacts
 from kubetrain_trainer.config import JobConfig, resolve_text_column
 from kubetrain_trainer.data.load import load
+from kubetrain_trainer.distributed import RAY_DATA
+from kubetrain_trainer.distributed import choose as choose_data_path
 from kubetrain_trainer.evaluation.evaluate import cross_validate, evaluate
-from kubetrain_trainer.evaluation.metrics import Evaluation
 from kubetrain_trainer.models.stage import fit
 from kubetrain_trainer.preparation.stage import prepare
+from kubetrain_trainer.result import JobResult
 from kubetrain_trainer.runtime.clock import StageClock
 from kubetrain_trainer.runtime.context import RunContext
 from kubetrain_trainer.runtime.progress import ProgressReporter
@@ -28,16 +27,12 @@ from kubetrain_trainer.tuning.stage import select
 __all__ = ["JobResult", "RunContext", "run"]
 
 
-@dataclass
-class JobResult:
-    evaluation: Evaluation
-    artifact_uri: str
-    report_uri: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    files: list[str] = field(default_factory=list)
-
-
 def run(config: JobConfig, context: RunContext) -> JobResult:
+    path = choose_data_path(config)
+    if path.name == RAY_DATA:  # several workers reading files: see kubetrain_trainer.distributed
+        from kubetrain_trainer.distributed.pipeline import run as run_on_ray_data
+
+        return run_on_ray_data(config, context, path)
     clock = StageClock()
     progress = ProgressReporter(
         context.attempt_storage, attempt=context.attempt,
@@ -58,7 +53,15 @@ def run(config: JobConfig, context: RunContext) -> JobResult:
         scored = evaluate(config, prepared, training.result, cv)
     progress.update("artifacts")
     written = write_artifacts(
-        config, context, data, prepared, training, selection.tuning, scored, clock
+        config,
+        context,
+        data,
+        prepared,
+        training,
+        selection.tuning,
+        scored,
+        clock,
+        data_path=path.to_json(),
     )
     evaluation, out = scored[0], context.attempt_storage
     progress.update("done", force=True, best=(config.objective.metric, evaluation.objective.value))

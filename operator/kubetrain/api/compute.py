@@ -1,5 +1,5 @@
 """Compute: a profile the cluster admin defines (a node pool and its resources), or explicit
-resources; the number of Ray workers; GPUs per worker.
+resources; the number of Ray workers; GPUs per worker; how networks are spread over the workers.
 
 Profiles live in the operator's configuration, so the API server cannot know whether a profile
 has GPUs. One naming convention closes that gap: a GPU profile's name is `gpu` or starts with
@@ -16,6 +16,7 @@ from typing import Annotated, Self
 from pydantic import Field, JsonValue, model_validator
 
 from kubetrain.api.base import ApiModel, Label, Quantity, Rule, Text
+from kubetrain.api.enums import ParallelStrategy
 
 GPU_PROFILE_PREFIX = "gpu"
 
@@ -46,6 +47,10 @@ class ComputeSpec(ApiModel):
     """The number of Ray workers."""
     gpus_per_worker: Annotated[int, Field(strict=True, ge=0, le=16)] | None = None
     """GPUs per worker. Defaults to the profile's GPUs per worker (0 without a GPU profile)."""
+    strategy: ParallelStrategy = ParallelStrategy.DDP
+    """How a built-in network is spread over the workers: `ddp` (each worker holds the whole
+    model) or `fsdp` (parameters, gradients and optimizer state sharded across the workers).
+    Only networks use it; other models ignore it."""
 
     rules = (
         Rule(

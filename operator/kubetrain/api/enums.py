@@ -216,3 +216,13 @@ class ProgressUnit(StrEnum):
     TRIALS = "trials"
     FOLDS = "folds"
     STEPS = "steps"
+
+
+class ParallelStrategy(StrEnum):
+    """How a network is spread over several workers."""
+
+    DDP = "ddp"
+    """Data parallel: every worker holds the whole model; gradients are averaged."""
+    FSDP = "fsdp"
+    """Fully sharded data parallel: parameters, gradients and optimizer state are sharded
+    across the workers (model parallel for networks larger than one worker's memory)."""

@@ -22,14 +22,19 @@ def metadata(
     prepared: PreparedData,
     training: Training,
     tuning: TuningResult | None,
+    data_path: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Everything metadata.json holds but the durations and compute (`add_usage`, at the end)."""
+    """Everything metadata.json holds but the durations and compute (`add_usage`, at the end).
+
+    `data_path`: which data path the attempt took and why (`kubetrain_trainer.distributed`)."""
     spec, trained = training.spec, training.result
     return {
         "job": context.job,
         "namespace": context.namespace,
         "attempt": context.attempt,
-        "data": _data(data, prepared),
+        "data": {"path": data_path, **_data(data, prepared)}
+        if data_path
+        else _data(data, prepared),
         "model": {
             "name": spec.name,
             "family": spec.family,

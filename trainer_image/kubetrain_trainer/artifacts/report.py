@@ -173,8 +173,21 @@ def _data_section(data: dict[str, Any]) -> str:
     for split, counts in (quality.get("unseenCategories") or {}).items():
         listed = ", ".join(f"{c}: {n}" for c, n in counts.items())
         rows.append((f"unseen categories ({split})", listed))
+    rows += _workers_rows(data)
     body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<h2>Data</h2><table>{body}</table>"
+
+
+def _workers_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The data path, and with several workers the rows and bytes each one read."""
+    path = data.get("path")
+    rows = [("data path", f"{path['name']}: {path['reason']}")] if path else []
+    for w in data.get("workers") or []:
+        rows.append((
+            f"worker {w['rank']}",
+            f"{w['rows']} rows, {w['bytes']} bytes, peak memory {w['peakRssBytes']} bytes",
+        ))  # fmt: skip
+    return rows
 
 
 def _baselines_section(b: dict[str, Any]) -> str:

@@ -43,12 +43,13 @@ def write_artifacts(
     tuning: TuningResult | None,
     scored: tuple[Evaluation, Any],
     clock: StageClock,
+    data_path: dict[str, str] | None = None,
 ) -> Written:
     out = context.attempt_storage
     evaluation, plot_data = scored
     with clock.stage("artifacts"):
         plots = plots_of(config, training.result, evaluation, plot_data, tuning)
-        meta = metadata(config, context, data, prepared, training, tuning)
+        meta = metadata(config, context, data, prepared, training, tuning, data_path)
         written = files.save_model(out, training.result.model, _probe(prepared))
         written.append(files.write_json(out, Files.METRICS, evaluation.to_json()))
         written.append(files.write_json(out, Files.SPEC, config.spec))

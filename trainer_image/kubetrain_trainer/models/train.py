@@ -41,6 +41,7 @@ class ModelSpec:
     seed: int = 42
     workers: int = 1
     gpus_per_worker: float = 0
+    strategy: str = "ddp"  # ddp | fsdp: how a network is spread over the workers
     class_weights: str = "none"  # none | balanced (classification)
 
     @property

@@ -1,0 +1,190 @@
+"""Distributed XGBoost and LightGBM on streamed shards (Ray Train's XGBoost/LightGBM trainers).
+
+XGBoost: each worker feeds its shard batch by batch into a `QuantileDMatrix` through a
+`DataIter`, so it keeps the quantised histogram bins (a byte or two per value) rather than the
+rows; the workers' quantile sketches and histograms are all-reduced by XGBoost's collective,
+which Ray Train's `XGBoostConfig` sets up. LightGBM: each worker builds its `Dataset` from its
+own shard only (`tree_learner: data_parallel`, `pre_partition`), so a worker holds 1/N of the
+rows; LightGBM has no streaming input, which is the one place a worker holds its shard whole.
+
+The hyperparameters are the catalogue's (scikit-learn names); both libraries read those names
+as aliases of their own. Ray Train's report callbacks checkpoint the booster every
+`CHECKPOINT_EVERY` rounds into the job's store; a resumed run continues from the latest one.
+`BoosterModel` makes the booster look like a fitted scikit-learn estimator, so the saved model,
+its loading and batch prediction are the single-worker path's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kubetrain_trainer.distributed.workers import ShardReader, publish
+
+CHECKPOINT_EVERY = 10
+
+
+class BoosterModel:
+    """A trained booster behind `predict` / `predict_proba` (what `TrainedModel` calls)."""
+
+    def __init__(self, library: str, booster: Any, task: str, n_classes: int) -> None:
+        self.library, self.booster, self.task, self.n_classes = library, booster, task, n_classes
+        self.classes_ = list(range(n_classes))
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        if self.library == "xgboost":
+            import xgboost
+
+            return np.asarray(self.booster.predict(xgboost.DMatrix(x)))
+        return np.asarray(self.booster.predict(x))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        raw = self._raw(x)
+        return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.task == "classification":
+            return np.asarray(self.predict_proba(x).argmax(axis=1))
+        return self._raw(x)
+
+
+def params_of(library: str, task: str, hyper: dict[str, Any], n_classes: int, seed: int,
+              gpu: bool) -> tuple[dict[str, Any], int]:  # fmt: skip
+    """(library parameters, boosting rounds) from the catalogue's hyperparameters."""
+    params = dict(hyper)
+    rounds = int(params.pop("n_estimators", 200))
+    binary = task == "classification" and n_classes == 2
+    if library == "xgboost":
+        objective = "binary:logistic" if binary else "multi:softprob"
+        params.update(tree_method="hist", seed=seed, device="cuda" if gpu else "cpu")
+    else:
+        objective = "binary" if binary else "multiclass"
+        params.update(seed=seed, verbosity=-1, num_threads=1)
+        if gpu:
+            params["device_type"] = "gpu"
+        if params.get("subsample", 1.0) < 1.0:
+            params.setdefault("subsample_freq", 1)
+    if task != "classification":
+        objective = "reg:squarederror" if library == "xgboost" else "regression"
+    params["objective"] = objective
+    if task == "classification" and not binary:
+        params["num_class"] = n_classes
+    return params, rounds
+
+
+def _xgboost_matrix(reader: ShardReader, ref: Any = None) -> Any:
+    import xgboost
+
+    class Batches(xgboost.DataIter):
+        def __init__(self) -> None:
+            self.iterator: Any = None
+            super().__init__()
+
+        def next(self, input_data: Any) -> bool:
+            if self.iterator is None:
+                self.iterator = reader.batches()
+            batch = next(self.iterator, None)
+            if batch is None:
+                return False
+            input_data(data=batch["x"], label=batch["y"])
+            return True
+
+        def reset(self) -> None:
+            self.iterator = None
+
+    return xgboost.QuantileDMatrix(Batches(), ref=ref, max_bin=256)
+
+
+def xgboost_loop(config: dict[str, Any]) -> None:
+    import ray.train
+    import xgboost
+    from ray.train.xgboost import RayTrainReportCallback
+
+    rank = ray.train.get_context().get_world_rank()
+    reader = ShardReader("train", rank, config["batch_rows"])
+    train = _xgboost_matrix(reader)
+    evals = [(train, "train")]
+    if config["has_validation"]:
+        evals.append((_xgboost_matrix(ShardReader("validation", rank, 4096), ref=train), "valid"))
+    found, done = ray.train.get_checkpoint(), 0
+    start = RayTrainReportCallback.get_model(found) if found is not None else None
+    if start is not None:
+        done = start.num_boosted_rounds()
+    xgboost.train(
+        config["params"], train, num_boost_round=max(config["rounds"] - done, 0), evals=evals,
+        xgb_model=start, verbose_eval=False,
+        callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY, checkpoint_at_end=True)],
+    )  # fmt: skip
+    publish(config["store"], reader.counters)
+
+
+def lightgbm_loop(config: dict[str, Any]) -> None:
+    import lightgbm
+    import ray.train
+    from ray.train.lightgbm import RayTrainReportCallback, get_network_params
+
+    rank = ray.train.get_context().get_world_rank()
+    reader = ShardReader("train", rank, config["batch_rows"])
+    x, y = _whole(reader)
+    train = lightgbm.Dataset(x, label=y, free_raw_data=True)
+    valid_sets, names = [train], ["train"]
+    if config["has_validation"]:
+        vx, vy = _whole(ShardReader("validation", rank, 4096))
+        valid_sets.append(lightgbm.Dataset(vx, label=vy, reference=train))
+        names.append("valid")
+    params = {**config["params"], "tree_learner": "data_parallel", "pre_partition": True,
+              **get_network_params()}  # fmt: skip
+    found, done = ray.train.get_checkpoint(), 0
+    start = RayTrainReportCallback.get_model(found) if found is not None else None
+    if start is not None:
+        done = start.current_iteration()
+    lightgbm.train(
+        params, train, num_boost_round=max(config["rounds"] - done, 0), valid_sets=valid_sets,
+        valid_names=names, init_model=start,
+        callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY, checkpoint_at_end=True)],
+    )  # fmt: skip
+    publish(config["store"], reader.counters)
+
+
+def _whole(reader: ShardReader) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for batch in reader.batches():
+        xs.append(batch["x"])
+        ys.append(batch["y"])
+    if not xs:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_booster(
+    library: str, task: str, spec: Any, n_classes: int, datasets: dict[str, Any], store: Any,
+    batch_rows: int, storage: dict[str, Any], name: str,
+) -> BoosterModel:  # fmt: skip
+    from kubetrain_trainer.distributed.runner import run_trainer, use_gpu
+    from kubetrain_trainer.errors import TrainerError
+
+    params, rounds = params_of(
+        library, task, spec.hyperparameters, n_classes, spec.seed, use_gpu(spec.gpus_per_worker)
+    )
+    config = {
+        "params": params,
+        "rounds": rounds,
+        "batch_rows": batch_rows,
+        "has_validation": "validation" in datasets,
+        "store": store,
+    }
+    loop = xgboost_loop if library == "xgboost" else lightgbm_loop
+    result = run_trainer(library, loop, config, datasets, spec, storage, name)
+    if result.checkpoint is None:
+        raise TrainerError(f"distributed {library} returned no model.")
+    booster: Any
+    if library == "xgboost":
+        from ray.train.xgboost import RayTrainReportCallback as XGBCallback
+
+        booster = XGBCallback.get_model(result.checkpoint)
+    else:
+        from ray.train.lightgbm import RayTrainReportCallback as LGBCallback
+
+        booster = LGBCallback.get_model(result.checkpoint)
+    return BoosterModel(library, booster, task, n_classes)
