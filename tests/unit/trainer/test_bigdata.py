@@ -188,7 +188,15 @@ def test_distributed_boosting_matches_its_single_worker_quality(
 
 @pytest.mark.timeout(1200)
 def test_the_benchmark_runs_at_its_smoke_size(tmp_path: Path, ray_local):
-    from benchmarks.bigdata import main
+    import importlib.util
+
+    # benchmarks/ is a folder of scripts, not a package: load the script by its path.
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "bigdata.py"
+    loader = importlib.util.spec_from_file_location("bigdata_benchmark", path)
+    assert loader is not None and loader.loader is not None
+    script = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(script)
+    main = script.main
 
     out = tmp_path / "bigdata.json"
     report = main(["--files", "3", "--rows-per-file", "200", "--workers", "1,2", "--epochs", "1",

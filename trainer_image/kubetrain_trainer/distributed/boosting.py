@@ -1,8 +1,9 @@
 """Distributed XGBoost and LightGBM on streamed shards (Ray Train's XGBoost/LightGBM trainers).
 
 XGBoost: each worker feeds its shard batch by batch into a `QuantileDMatrix` through a
-`DataIter`, so it keeps the quantised histogram bins (a byte or two per value) rather than the
-rows; the workers' quantile sketches and histograms are all-reduced by XGBoost's collective,
+`DataIter` (later passes from a local `Spool` of the first), so it keeps the quantised
+histogram bins (a byte or two per value) in memory rather than the rows; the workers'
+quantile sketches and histograms are all-reduced by XGBoost's collective,
 which Ray Train's `XGBoostConfig` sets up. LightGBM: each worker builds its `Dataset` from its
 own shard only (`tree_learner: data_parallel`, `pre_partition`), so a worker holds 1/N of the
 rows; LightGBM has no streaming input, which is the one place a worker holds its shard whole.
@@ -16,6 +17,9 @@ its loading and batch prediction are the single-worker path's.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,17 +77,45 @@ def params_of(library: str, task: str, hyper: dict[str, Any], n_classes: int, se
     return params, rounds
 
 
-def _xgboost_matrix(reader: ShardReader, ref: Any = None) -> Any:
+class Spool:
+    """A worker's shard, spooled to local disk batch by batch on the first pass and read back
+    from there on the later ones.
+
+    XGBoost reads its input several times (the quantile sketch, then the bins) and takes the
+    labels from the first pass: every pass must bring the same rows in the same order. Ray
+    Data's streaming split may hand a worker other blocks in its next epoch, so only the first
+    pass reads the shard; the disk holds it (not memory), and it is deleted after training.
+    """
+
+    def __init__(self, reader: ShardReader, directory: Path) -> None:
+        self.reader, self.directory, self.count = reader, directory, -1
+
+    def batches(self) -> Iterator[dict[str, np.ndarray]]:
+        if self.count >= 0:
+            for i in range(self.count):
+                yield {k: np.load(self.directory / f"{i}-{k}.npy") for k in ("x", "y")}
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        count = 0
+        for batch in self.reader.batches():
+            for k in ("x", "y"):
+                np.save(self.directory / f"{count}-{k}.npy", batch[k])
+            count += 1
+            yield batch
+        self.count = count
+
+
+def _xgboost_matrix(spool: Spool, ref: Any = None) -> Any:
     import xgboost
 
     class Batches(xgboost.DataIter):
         def __init__(self) -> None:
-            self.iterator: Any = None
+            self.iterator: Iterator[dict[str, np.ndarray]] | None = None
             super().__init__()
 
         def next(self, input_data: Any) -> bool:
             if self.iterator is None:
-                self.iterator = reader.batches()
+                self.iterator = spool.batches()
             batch = next(self.iterator, None)
             if batch is None:
                 return False
@@ -103,19 +135,21 @@ def xgboost_loop(config: dict[str, Any]) -> None:
 
     rank = ray.train.get_context().get_world_rank()
     reader = ShardReader("train", rank, config["batch_rows"])
-    train = _xgboost_matrix(reader)
-    evals = [(train, "train")]
-    if config["has_validation"]:
-        evals.append((_xgboost_matrix(ShardReader("validation", rank, 4096), ref=train), "valid"))
-    found, done = ray.train.get_checkpoint(), 0
-    start = RayTrainReportCallback.get_model(found) if found is not None else None
-    if start is not None:
-        done = start.num_boosted_rounds()
-    xgboost.train(
-        config["params"], train, num_boost_round=max(config["rounds"] - done, 0), evals=evals,
-        xgb_model=start, verbose_eval=False,
-        callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY, checkpoint_at_end=True)],
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="kubetrain-shard-") as spool_dir:
+        train = _xgboost_matrix(Spool(reader, Path(spool_dir, "train")))
+        evals = [(train, "train")]
+        if config["has_validation"]:
+            valid = Spool(ShardReader("validation", rank, 4096), Path(spool_dir, "validation"))
+            evals.append((_xgboost_matrix(valid, ref=train), "valid"))
+        found, done = ray.train.get_checkpoint(), 0
+        start = RayTrainReportCallback.get_model(found) if found is not None else None
+        if start is not None:
+            done = start.num_boosted_rounds()
+        xgboost.train(
+            config["params"], train, num_boost_round=max(config["rounds"] - done, 0),
+            evals=evals, xgb_model=start, verbose_eval=False,
+            callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY, checkpoint_at_end=True)],
+        )  # fmt: skip
     publish(config["store"], reader.counters)
 
 

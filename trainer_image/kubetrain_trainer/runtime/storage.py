@@ -264,7 +264,8 @@ class S3Storage:
                 cause = _botocore_error(exc)
                 if cause is None:
                     raise
-                if not _transient(cause) or time.monotonic() + delay > deadline:
+                remaining = deadline - time.monotonic()
+                if not _transient(cause) or remaining <= 0:
                     self._raise(what, name, cause)
                 if delay == 0.5:
                     print(
@@ -273,7 +274,7 @@ class S3Storage:
                         file=sys.stderr,
                         flush=True,
                     )
-                time.sleep(delay)
+                time.sleep(min(delay, remaining))  # the last try comes at the deadline
                 delay = min(delay * 2, 8.0)
 
     def _raise(self, what: str, name: str, exc: Exception) -> None:
