@@ -10,7 +10,7 @@ import pytest
 from kubetrain.dev.localnode import podspec
 from kubetrain.dev.localnode.podspec import ContainerState, EnvSources, PodConfigError
 
-POD = {
+POD: dict[str, Any] = {
     "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"app": "x"}},
     "spec": {"nodeName": "local", "serviceAccountName": "sa", "restartPolicy": "Never"},
 }
@@ -72,7 +72,7 @@ def test_command_line_needs_a_command_and_expands_args() -> None:
 
 
 def test_service_names_resolve_to_local_backends() -> None:
-    services = [
+    services: list[dict[str, Any]] = [
         {"metadata": {"name": "head", "namespace": "ns"}, "spec": {"selector": {"app": "x"}}},
         {"metadata": {"name": "other", "namespace": "ns"}, "spec": {"selector": {"app": "y"}}},
         {"metadata": {"name": "noselector", "namespace": "ns"}, "spec": {}},
