@@ -35,7 +35,8 @@ def test_gpu_job_lands_on_the_gpu_pool(harness: Harness) -> None:
     ).stdout
     assert node == "gpu"
     assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
-    assert condition(harness, "gpu-job", "Scheduled")["status"] == "True"  # type: ignore[index]
+    scheduled = condition(harness, "gpu-job", "Scheduled")
+    assert scheduled is not None and scheduled["status"] == "True"
 
 
 def test_impossible_gpu_request_reports_unschedulable(harness: Harness) -> None:

@@ -131,7 +131,8 @@ def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Pa
     with pytest.raises(Interrupted, match="after epoch 3"):
         fit_network("classification", definition, config.model.training, prepared.train,
                     prepared.validation, seed=1, hooks=hooks)  # fmt: skip
-    assert CheckpointStore(job, "2", "fp").latest()[1]["epoch"] == 3  # type: ignore[index]
+    latest = CheckpointStore(job, "2", "fp").latest()
+    assert latest is not None and latest[1]["epoch"] == 3
 
 
 def _tuning(parallel: int) -> Any:
