@@ -11,10 +11,12 @@ import json
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from tests.support.bigdata import write_parts
+from tests.support.cluster import DevCluster
 from tests.support.manifests import manifest
 from tests.support.trainer import TRAINER_COMMAND, trainer_env
 
@@ -22,12 +24,14 @@ FILES, ROWS = 10, 200
 
 
 @pytest.fixture
-def prefix(dev_cluster) -> str:  # type: ignore[no-untyped-def]
+def prefix(dev_cluster: DevCluster) -> str:
     return f"bigdata-tests/{uuid.uuid4().hex[:8]}"
 
 
 @pytest.mark.timeout(1800)  # two attempts, each starting its own local Ray
-def test_two_workers_stream_disjoint_shards_of_an_s3_prefix(dev_cluster, prefix, tmp_path: Path):
+def test_two_workers_stream_disjoint_shards_of_an_s3_prefix(
+    dev_cluster: DevCluster, prefix: str, tmp_path: Path
+) -> None:
     s3 = dev_cluster.s3
     client = s3.client()
     write_parts(
@@ -51,14 +55,17 @@ def test_two_workers_stream_disjoint_shards_of_an_s3_prefix(dev_cluster, prefix,
     credentials = {"AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
                    "KUBETRAIN_S3_ENDPOINT": s3.endpoint}  # fmt: skip
 
-    def attempt(number: int) -> dict:
+    def attempt(number: int) -> dict[str, Any]:
         env = trainer_env(spec_file, out, job="parts-s3", namespace="team", attempt=number,
                           **credentials)  # fmt: skip
         proc = subprocess.run(TRAINER_COMMAND, env=env, capture_output=True, text=True,
                               timeout=900)  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         key = f"{prefix}/out/team/parts-s3/{number}/metadata.json"
-        return json.loads(client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+        metadata: dict[str, Any] = json.loads(
+            client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+        )
+        return metadata
 
     first = attempt(1)
     data = first["data"]

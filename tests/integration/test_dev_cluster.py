@@ -261,7 +261,7 @@ def test_deleting_a_running_local_pod_sends_sigterm_first(
 
 
 def test_service_account_token_is_subject_to_rbac(dev_cluster: DevCluster, namespace: str) -> None:
-    objects = [
+    objects: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader"}},
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import yaml
+from pydantic.alias_generators import to_camel
 
 from kubetrain.dev import cluster, config
 from kubetrain.dev.layout import Layout
@@ -58,7 +59,7 @@ def test_up_is_idempotent_and_down_leaves_nothing_running(tmp_path: Path) -> Non
         yaml.safe_dump(
             {
                 "stateDir": str(state),
-                "ports": {config.to_camel(k): v for k, v in ports.items()},
+                "ports": {to_camel(k): v for k, v in ports.items()},
                 "pools": [{"name": "cpu-general", "nodes": 1}],
                 "s3": {"secretNamespaces": ["default"]},
             }

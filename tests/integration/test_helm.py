@@ -169,7 +169,9 @@ def release_values(cluster: DevCluster, ns: str) -> dict[str, Any]:
 
 
 def operator_pod(cluster: DevCluster, ns: str) -> dict[str, Any]:
-    pods = get(cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=operator")["items"]
+    pods: list[dict[str, Any]] = get(
+        cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=operator"
+    )["items"]
     running = [p for p in pods if p["status"].get("phase") == "Running"]
     assert len(running) == 1, [p["metadata"]["name"] for p in pods]
     return running[0]

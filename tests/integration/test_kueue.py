@@ -94,7 +94,9 @@ def _cluster_queue_active(h: Harness, name: str) -> bool:
     return any(c["type"] == "Active" and c["status"] == "True" for c in conditions)
 
 
-def gpu_job(name: str, queue: str, workers: int = WHOLE_QUOTA_WORKERS, **run: Any) -> dict:
+def gpu_job(
+    name: str, queue: str, workers: int = WHOLE_QUOTA_WORKERS, **run: Any
+) -> dict[str, Any]:
     job = builtin_job(name, "gpu", workers=workers, gpus=2)
     job["spec"]["runPolicy"] = {"queueName": queue, **run}
     return job

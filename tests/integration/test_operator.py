@@ -35,7 +35,8 @@ def test_gpu_job_lands_on_the_gpu_pool(harness: Harness) -> None:
     ).stdout
     assert node == "gpu"
     assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
-    assert condition(harness, "gpu-job", "Scheduled")["status"] == "True"  # type: ignore[index]
+    scheduled = condition(harness, "gpu-job", "Scheduled")
+    assert scheduled is not None and scheduled["status"] == "True"
 
 
 def test_impossible_gpu_request_reports_unschedulable(harness: Harness) -> None:
@@ -212,7 +213,11 @@ def test_operator_killed_mid_reconcile_leaves_no_duplicate_or_orphan(harness: Ha
         op.kill()
     harness.operator()
     for name in names:
-        wait_for(lambda name=name: phase(harness, name) == "Running", 60, f"{name} Running")
+
+        def running(name: str = name) -> bool:
+            return phase(harness, name) == "Running"
+
+        wait_for(running, 60, f"{name} Running")
         pods = sorted(p["metadata"]["name"] for p in harness.pods(name))
         assert pods == [f"{name}-a1-head", f"{name}-a1-worker-0", f"{name}-a1-worker-1"]
         assert harness.status(name)["attempt"] == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_s3_benchmark_smoke(tmp_path: Path):
+def test_s3_benchmark_smoke(tmp_path: Path) -> None:
     out = tmp_path / "s3.json"
     proc = subprocess.run(
         [sys.executable, "benchmarks/s3_storage.py", "--smoke", "--out", str(out)],
@@ -28,7 +28,7 @@ def test_s3_benchmark_smoke(tmp_path: Path):
         assert row["ratio"] == round(row["rawSeconds"] / row["trainerSeconds"], 3)
 
 
-def test_a_large_write_goes_up_in_parts_and_reads_back_whole(tmp_path: Path):
+def test_a_large_write_goes_up_in_parts_and_reads_back_whole(tmp_path: Path) -> None:
     """write_bytes above MULTIPART_THRESHOLD (a large checkpoint) is a multipart upload, whose
     object appears complete: the ETag of a multipart object ends in -<parts>."""
     from kubetrain.dev.runstore import RunStore

@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import yaml
+from tests.support.cluster import DevCluster
 from tests.support.manifests import training_job
 from tests.support.s3_outage import Outage, S3Outages
 from tests.support.trainer import TRAINER_COMMAND, trainer_env
@@ -26,7 +27,7 @@ from tests.support.trainer import TRAINER_COMMAND, trainer_env
 OUTAGE_SECONDS = float(os.environ.get("KUBETRAIN_S3_OUTAGE_SECONDS", "12"))
 
 
-def outage_run(dev_cluster, tmp_path: Path, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def outage_run(dev_cluster: DevCluster, tmp_path: Path, seconds: float) -> None:
     s3 = dev_cluster.s3
     host, _, port = s3.endpoint.removeprefix("http://").partition(":")
     prefix = f"outage-tests/{uuid.uuid4().hex[:8]}"
@@ -73,6 +74,6 @@ def outage_run(dev_cluster, tmp_path: Path, seconds: float) -> None:  # type: ig
 
 
 def test_an_attempt_rides_out_the_store_going_away_in_training_and_in_the_upload(
-    dev_cluster, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    dev_cluster: DevCluster, tmp_path: Path
+) -> None:
     outage_run(dev_cluster, tmp_path, OUTAGE_SECONDS)

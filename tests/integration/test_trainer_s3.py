@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
 from sklearn import datasets
+from tests.support.cluster import DevCluster
 from tests.support.examples import path_of
 from tests.support.manifests import manifest
 from tests.support.trainer import TRAINER_COMMAND, trainer_env
@@ -22,7 +25,7 @@ from typer.testing import CliRunner
 
 
 def _manifest(name: str, uri: str, endpoint: str, task: str = "classification",
-              target: str = "target", metric: str = "accuracy") -> dict:  # fmt: skip
+              target: str = "target", metric: str = "accuracy") -> dict[str, Any]:  # fmt: skip
     """A TrainingJob reading a CSV from the dev cluster's S3."""
     return manifest({
         "problem": {"task": task, "target": target, "objective": {"metric": metric}},
@@ -34,11 +37,11 @@ def _manifest(name: str, uri: str, endpoint: str, task: str = "classification",
 
 
 @pytest.fixture
-def prefix(dev_cluster) -> str:  # type: ignore[no-untyped-def]
+def prefix(dev_cluster: DevCluster) -> str:
     return f"trainer-tests/{uuid.uuid4().hex[:8]}"
 
 
-def _s3_env(dev_cluster) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _s3_env(dev_cluster: DevCluster) -> dict[str, str]:
     """The dev cluster's S3 credentials and endpoint, as the pod's env gives them."""
     s3 = dev_cluster.s3
     return {
@@ -48,7 +51,9 @@ def _s3_env(dev_cluster) -> dict[str, str]:  # type: ignore[no-untyped-def]
     }
 
 
-def test_s3_round_trip_data_in_artifacts_out(dev_cluster, prefix, tmp_path: Path):
+def test_s3_round_trip_data_in_artifacts_out(
+    dev_cluster: DevCluster, prefix: str, tmp_path: Path
+) -> None:
     s3 = dev_cluster.s3
     client = s3.client()
     frame = datasets.load_iris(as_frame=True).frame
@@ -58,7 +63,7 @@ def test_s3_round_trip_data_in_artifacts_out(dev_cluster, prefix, tmp_path: Path
         yaml.safe_dump(_manifest("iris-s3", f"s3://{s3.bucket}/{prefix}/iris.csv", s3.endpoint))
     )
     env = trainer_env(spec_file, f"s3://{s3.bucket}/{prefix}/out", job="iris-s3",
-                      namespace="team", **_s3_env(dev_cluster))  # fmt: skip
+                      namespace="team", attempt=1, **_s3_env(dev_cluster))  # fmt: skip
     proc = subprocess.run(TRAINER_COMMAND, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
@@ -88,8 +93,9 @@ def test_s3_round_trip_data_in_artifacts_out(dev_cluster, prefix, tmp_path: Path
     assert (predictions == frame.target).mean() > 0.9
 
 
-def test_a_retried_attempt_reuses_trials_and_the_fit_stored_in_s3(dev_cluster, prefix,
-                                                                  tmp_path: Path):  # fmt: skip
+def test_a_retried_attempt_reuses_trials_and_the_fit_stored_in_s3(
+    dev_cluster: DevCluster, prefix: str, tmp_path: Path
+) -> None:
     """Attempt 2 of a finished tuning job runs no trial and fits nothing: both come from S3."""
     s3 = dev_cluster.s3
     client = s3.client()
@@ -105,14 +111,17 @@ def test_a_retried_attempt_reuses_trials_and_the_fit_stored_in_s3(dev_cluster, p
     spec_file.write_text(yaml.safe_dump(document))
     job = f"{prefix}/out/team/iris-tune"
 
-    def attempt(number: int) -> dict:
+    def attempt(number: int) -> dict[str, Any]:
         env = trainer_env(spec_file, f"s3://{s3.bucket}/{prefix}/out", job="iris-tune",
                           namespace="team", attempt=number, **_s3_env(dev_cluster))  # fmt: skip
         proc = subprocess.run(TRAINER_COMMAND, env=env, capture_output=True, text=True,
                               timeout=300)  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         key = f"{job}/{number}/metadata.json"
-        return json.loads(client.get_object(Bucket=s3.bucket, Key=key)["Body"].read())
+        metadata: dict[str, Any] = json.loads(
+            client.get_object(Bucket=s3.bucket, Key=key)["Body"].read()
+        )
+        return metadata
 
     first = attempt(1)
     assert first["tuning"]["trials"] == 4 and first["tuning"]["resumedTrials"] == 0
@@ -125,7 +134,9 @@ def test_a_retried_attempt_reuses_trials_and_the_fit_stored_in_s3(dev_cluster, p
     assert second["training"]["resumedFromAttempt"] == "1"
 
 
-def _cli(dev_cluster, tmp_path: Path, document: dict, **env: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+def _cli(
+    dev_cluster: DevCluster, tmp_path: Path, document: dict[str, Any], **env: str
+) -> tuple[int, str]:
     from kubetrain.cli import app
 
     path = tmp_path / "job.yaml"
@@ -138,13 +149,15 @@ def _cli(dev_cluster, tmp_path: Path, document: dict, **env: str) -> tuple[int, 
     return outcome.exit_code, " ".join(outcome.output.split())
 
 
-def _put(dev_cluster, key: str, body: bytes) -> str:  # type: ignore[no-untyped-def]
+def _put(dev_cluster: DevCluster, key: str, body: bytes) -> str:
     s3 = dev_cluster.s3
     s3.client().put_object(Bucket=s3.bucket, Key=key, Body=body)
     return f"s3://{s3.bucket}/{key}"
 
 
-def test_bad_input_gives_one_clear_paragraph(dev_cluster, prefix, tmp_path: Path):
+def test_bad_input_gives_one_clear_paragraph(
+    dev_cluster: DevCluster, prefix: str, tmp_path: Path
+) -> None:
     endpoint = dev_cluster.s3.endpoint
     iris = datasets.load_iris(as_frame=True).frame
     houses = pd.DataFrame({"rooms": [1, 2, 3] * 10, "price": ["cheap", "100", "200"] * 10})
@@ -169,7 +182,7 @@ def test_bad_input_gives_one_clear_paragraph(dev_cluster, prefix, tmp_path: Path
         assert output.startswith("Error: ") and "Traceback" not in output
 
 
-def test_s3_access_denied_is_named(dev_cluster, prefix, tmp_path: Path):
+def test_s3_access_denied_is_named(dev_cluster: DevCluster, prefix: str, tmp_path: Path) -> None:
     uri = _put(dev_cluster, f"{prefix}/iris.csv",
                datasets.load_iris(as_frame=True).frame.to_csv(index=False).encode())  # fmt: skip
     document = _manifest("denied", uri, dev_cluster.s3.endpoint)
@@ -179,7 +192,7 @@ def test_s3_access_denied_is_named(dev_cluster, prefix, tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def run_state(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def run_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A state directory of its own for `kubetrain run`'s store; the store stopped after."""
     from kubetrain.cli import app
 
@@ -192,7 +205,7 @@ def run_state(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
         assert CliRunner().invoke(app, ["store", "status"]).exit_code == 1
 
 
-def test_kubetrain_run_starts_its_seaweedfs_and_leaves_it_running(run_state: Path):
+def test_kubetrain_run_starts_its_seaweedfs_and_leaves_it_running(run_state: Path) -> None:
     """The artifacts stay readable at the printed location after the run; the store keeps
     running for the next run, and the output says where it is and how to stop it."""
     from kubetrain.cli import app
@@ -218,7 +231,9 @@ def test_kubetrain_run_starts_its_seaweedfs_and_leaves_it_running(run_state: Pat
     assert status.exit_code == 0 and endpoint.endpoint in status.output
 
 
-def test_kubetrain_run_on_a_local_csv_writes_to_its_own_seaweedfs(tmp_path: Path, run_state: Path):
+def test_kubetrain_run_on_a_local_csv_writes_to_its_own_seaweedfs(
+    tmp_path: Path, run_state: Path
+) -> None:
     """Local data in, artifacts out to the command's S3, the one the previous run left running:
     no cluster, no upload."""
     import pandas as pd

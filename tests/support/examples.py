@@ -8,6 +8,7 @@ a user sees when it runs: the phase and, for a job with a threshold, the verdict
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from dataclasses import dataclass
@@ -69,14 +70,16 @@ def expectation(name: str) -> Expectation:
     if phase is None:
         raise AssertionError(f"{path_of(name)}: '{EXPECT}' names no phase: {text}")
     artifacts = _search(r"\bartifacts ([\w/-]+(?:\.\w+)?(?:, [\w/-]+(?:\.\w+)?)*)", text)
-    common = {
-        "verdict": _search(r"\bsuccessCriteriaMet (true|false|unknown)\b", text),
-        "progress": _search(r'\bprogress "([^"]+)"', text),
-        "pool": _search(r"\bplaced on the `?([\w-]+)`? pool", text),
-        "artifacts": tuple(a.strip() for a in artifacts.split(",")) if artifacts else (),
-    }
+    promised = Expectation(
+        text,
+        phase,
+        verdict=_search(r"\bsuccessCriteriaMet (true|false|unknown)\b", text),
+        progress=_search(r'\bprogress "([^"]+)"', text),
+        pool=_search(r"\bplaced on the `?([\w-]+)`? pool", text),
+        artifacts=tuple(a.strip() for a in artifacts.split(",")) if artifacts else (),
+    )
     verdict = re.search(r"\(([\w-]+) ([<>]=) ([0-9.]+)", text)
     if verdict is None:
-        return Expectation(text, phase, **common)  # type: ignore[arg-type]
+        return promised
     metric, comparison, value = verdict.groups()
-    return Expectation(text, phase, metric, comparison, float(value), **common)  # type: ignore[arg-type]
+    return dataclasses.replace(promised, metric=metric, comparison=comparison, value=float(value))

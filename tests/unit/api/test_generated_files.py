@@ -58,7 +58,8 @@ def nodes(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, A
 
 def openapi_schema() -> dict[str, Any]:
     crd = yaml.safe_load((ROOT / crdgen.CRD_PATH).read_text())
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def test_schema_is_structural_and_bounded() -> None:

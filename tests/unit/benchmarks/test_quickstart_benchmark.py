@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_quickstart_benchmark_smoke(tmp_path: Path):
+def test_quickstart_benchmark_smoke(tmp_path: Path) -> None:
     out = tmp_path / "quickstart.json"
     proc = subprocess.run(
         [sys.executable, "benchmarks/quickstart.py", "--smoke", "--out", str(out)],

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_trainer_benchmark_smoke(tmp_path: Path):
+def test_trainer_benchmark_smoke(tmp_path: Path) -> None:
     out = tmp_path / "trainer.json"
     proc = subprocess.run(
         [sys.executable, "benchmarks/trainer.py", "--smoke", "--part", "ddp", "--part", "tune",

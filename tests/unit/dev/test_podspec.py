@@ -10,7 +10,7 @@ import pytest
 from kubetrain.dev.localnode import podspec
 from kubetrain.dev.localnode.podspec import ContainerState, EnvSources, PodConfigError
 
-POD = {
+POD: dict[str, Any] = {
     "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"app": "x"}},
     "spec": {"nodeName": "local", "serviceAccountName": "sa", "restartPolicy": "Never"},
 }
@@ -56,10 +56,10 @@ def test_env_resolves_values_refs_and_expansion() -> None:
 
 
 def test_missing_secret_key_is_a_clear_error_unless_optional() -> None:
-    ref = {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "s", "key": "pw"}}}
+    ref: dict[str, Any] = {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "s", "key": "pw"}}}
     with pytest.raises(PodConfigError, match='key "pw" of Secret "s" not found'):
         podspec.container_env(POD, {"env": [ref]}, sources(), "127.0.0.2", "127.0.0.1")
-    ref["valueFrom"]["secretKeyRef"]["optional"] = True  # type: ignore[index]
+    ref["valueFrom"]["secretKeyRef"]["optional"] = True
     assert podspec.container_env(POD, {"env": [ref]}, sources(), "127.0.0.2", "127.0.0.1") == {}
 
 
@@ -72,7 +72,7 @@ def test_command_line_needs_a_command_and_expands_args() -> None:
 
 
 def test_service_names_resolve_to_local_backends() -> None:
-    services = [
+    services: list[dict[str, Any]] = [
         {"metadata": {"name": "head", "namespace": "ns"}, "spec": {"selector": {"app": "x"}}},
         {"metadata": {"name": "other", "namespace": "ns"}, "spec": {"selector": {"app": "y"}}},
         {"metadata": {"name": "noselector", "namespace": "ns"}, "spec": {}},
@@ -163,20 +163,18 @@ def test_mounts_never_hide_a_later_mounts_source(tmp_path: Path) -> None:
 def test_termination_message_is_the_file_else_the_log_tail_on_failure(tmp_path: Path) -> None:
     from kubetrain.dev.localnode import lifecycle
 
-    class Runtime:  # the two attributes termination_message reads
-        dir = tmp_path
-        pod: dict[str, Any] = {}
-
-    rt = Runtime()
+    rt = lifecycle.PodRuntime(
+        uid="u-1", namespace="ns", name="p", ip="127.0.0.2", dir=tmp_path, pod={}, start_time="t0"
+    )
     container = {"name": "trainer", "terminationMessagePolicy": "FallbackToLogsOnError"}
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "trainer.log").write_text("".join(f"line {i}\n" for i in range(200)))
     (tmp_path / "trainer.termination-log").write_text("")
-    tail = lifecycle.termination_message(rt, container, 1)  # type: ignore[arg-type]
+    tail = lifecycle.termination_message(rt, container, 1)
     assert tail.splitlines()[-1] == "line 199" and "line 119" not in tail
-    assert lifecycle.termination_message(rt, container, 0) == ""  # type: ignore[arg-type]
+    assert lifecycle.termination_message(rt, container, 0) == ""
     (tmp_path / "trainer.termination-log").write_text("the trainer stopped: bad data\n")
-    assert lifecycle.termination_message(rt, container, 2) == "the trainer stopped: bad data"  # type: ignore[arg-type]
+    assert lifecycle.termination_message(rt, container, 2) == "the trainer stopped: bad data"
     plain = {"name": "trainer"}
     (tmp_path / "trainer.termination-log").write_text("")
-    assert lifecycle.termination_message(rt, plain, 1) == ""  # type: ignore[arg-type]
+    assert lifecycle.termination_message(rt, plain, 1) == ""

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.tools import ROOT, tool
+from tests.support import ROOT
+from tests.support.tools import tool
 from tests.unit.helm.chart import CHART, RenderError, find, helm, render, render_text
 
 from kubetrain.config import OperatorConfig
@@ -101,7 +102,9 @@ def test_config_from_values_is_a_valid_operator_config() -> None:
 
 def test_a_config_change_rolls_the_pods() -> None:
     def checksum(values: dict[str, Any] | None) -> str:
-        return deployment(values)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        metadata = deployment(values)["spec"]["template"]["metadata"]
+        value: str = metadata["annotations"]["checksum/config"]
+        return value
 
     assert checksum(None) == checksum(None)
     assert checksum(None) != checksum({"defaultProfile": "cpu-highmem"})

@@ -109,6 +109,7 @@ def test_health_findings_are_read_from_progress_and_metrics() -> None:
 
 
 def test_garbage_files_do_not_crash_the_reader() -> None:
+    junk: object
     for junk in ([], "x", 3, {"total": "many", "unit": 5}, {"objective": {"metric": 1}}):
         report = report_from(junk, junk, junk, final=True)
         assert report.progress is None and report.objective is None

@@ -144,7 +144,8 @@ def test_failed_pod_starts_a_new_attempt_until_the_backoff_limit() -> None:
 
 
 def conditions_message(d: Decision, kind: str) -> str:
-    return next(c["message"] for c in d.status["conditions"] if c["type"] == kind)
+    message: str = next(c["message"] for c in d.status["conditions"] if c["type"] == kind)
+    return message
 
 
 def test_oom_killed_is_named_and_retried() -> None:

@@ -71,7 +71,7 @@ def start(state: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(["sh", "-c", worker_script()], env=env)
 
 
-def test_sigterm_writes_the_stop_marker_and_keeps_ray_until_the_head_stops(state: Path):
+def test_sigterm_writes_the_stop_marker_and_keeps_ray_until_the_head_stops(state: Path) -> None:
     (state / "head-up").touch()
     shell = start(state)
     try:
@@ -92,7 +92,7 @@ def test_sigterm_writes_the_stop_marker_and_keeps_ray_until_the_head_stops(state
         shell.kill()
 
 
-def test_sigterm_before_the_head_is_up_writes_the_marker_and_never_starts_ray(state: Path):
+def test_sigterm_before_the_head_is_up_writes_the_marker_and_never_starts_ray(state: Path) -> None:
     shell = start(state)
     try:
         time.sleep(0.3)

@@ -19,7 +19,8 @@ def _tests_travel_by_value() -> None:
     here = str(Path(__file__).parent)
     for module in list(sys.modules.values()):
         if str(getattr(module, "__file__", "") or "").startswith(here):
-            cloudpickle.register_pickle_by_value(module)
+            # ray.cloudpickle is untyped.
+            cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ DIABETES_AUTO = {
 }
 
 
-def test_the_plan_tries_every_candidate_with_defaults_then_draws_in_turn():
+def test_the_plan_tries_every_candidate_with_defaults_then_draws_in_turn() -> None:
     configs = plan(AutoSpec(models=("ridge", "lightgbm"), max_trials=5, seed=1))
     assert [c[MODEL_KEY] for c in configs] == ["ridge", "lightgbm", "ridge", "lightgbm", "ridge"]
     assert configs[0] == {MODEL_KEY: "ridge"} and configs[1] == {MODEL_KEY: "lightgbm"}
@@ -29,7 +29,7 @@ def test_the_plan_tries_every_candidate_with_defaults_then_draws_in_turn():
     assert plan(AutoSpec(models=("ridge", "lightgbm"), max_trials=5, seed=1)) == configs
 
 
-def test_default_candidates_are_the_task_estimators():
+def test_default_candidates_are_the_task_estimators() -> None:
     assert candidates("forecasting", []) == (
         "ridge", "lasso", "random-forest", "gradient-boosting", "hist-gradient-boosting",
         "lightgbm", "xgboost",
@@ -41,7 +41,7 @@ def test_default_candidates_are_the_task_estimators():
 
 
 @pytest.mark.usefixtures("ray_local")
-def test_auto_ranks_every_candidate_and_keeps_the_best(tmp_path: Path):
+def test_auto_ranks_every_candidate_and_keeps_the_best(tmp_path: Path) -> None:
     result = run_spec(DIABETES_AUTO, tmp_path, job="auto")
     selection = result.metadata["selection"]
     ranked = selection["candidates"]

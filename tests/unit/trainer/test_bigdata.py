@@ -11,6 +11,7 @@ single-worker quality. Small data and few epochs/rounds: the machine is shared.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +30,10 @@ FILES, ROWS = 12, 250  # 3000 rows in 12 Parquet files
 
 
 def _job(uri: str, model: str = "mlp", workers: int = 2, task: str = "classification",
-         seed: int = 3, **compute: object) -> dict:  # fmt: skip
+         seed: int = 3, **compute: object) -> dict[str, Any]:  # fmt: skip
     target, metric = ("label", "accuracy") if task == "classification" else ("amount", "rmse")
     hyper = {"hidden_units": [16]} if model == "mlp" else {"n_estimators": 30, "max_depth": 4}
-    spec: dict = {
+    spec: dict[str, Any] = {
         "problem": {"task": task, "target": target, "objective": {"metric": metric}},
         "data": {"source": {"uri": uri, "format": "parquet"}},
         "preparation": {"split": {"validation": 0.2, "test": 0.2, "seed": seed},
@@ -53,7 +54,7 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _run(spec: dict, out: Path):  # type: ignore[no-untyped-def]
+def _run(spec: dict[str, Any], out: Path) -> Any:
     with local_data_allowed():
         return run_spec(spec, out)
 
@@ -61,7 +62,7 @@ def _run(spec: dict, out: Path):  # type: ignore[no-untyped-def]
 # -- pure --------------------------------------------------------------------------------------
 
 
-def test_the_path_is_chosen_automatically_and_says_why(parts: Path):
+def test_the_path_is_chosen_automatically_and_says_why(parts: Path) -> None:
     with local_data_allowed():
         many = choose(config_of(_job(str(parts))))
         one = choose(config_of(_job(str(parts), workers=1)))
@@ -74,7 +75,7 @@ def test_the_path_is_chosen_automatically_and_says_why(parts: Path):
     assert builtin.name == PANDAS and "built-in data set" in builtin.reason
 
 
-def test_sharded_metrics_equal_the_whole_set_metrics():
+def test_sharded_metrics_equal_the_whole_set_metrics() -> None:
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 900)
     proba = rng.dirichlet(np.ones(3), 900)
@@ -99,7 +100,7 @@ def test_sharded_metrics_equal_the_whole_set_metrics():
         assert sharded[name] == pytest.approx(whole[name], rel=1e-9), name
 
 
-def test_block_statistics_merge_to_the_whole_set_statistics():
+def test_block_statistics_merge_to_the_whole_set_statistics() -> None:
     data = frame(2000, 4)
     layout = Layout("label", "classification", ("a", "b", "c", "d"), ("color",))
     merged = Partial()
@@ -134,7 +135,9 @@ def seed(parts: Path) -> int:
     return next(s for s in range(100) if _train_split(parts, s)[0] % 6 == 0)
 
 
-def _assert_disjoint_complete_shards(metadata: dict, workers: int, parts: Path, seed: int):
+def _assert_disjoint_complete_shards(
+    metadata: dict[str, Any], workers: int, parts: Path, seed: int
+) -> None:
     counters = metadata["data"]["workers"]
     assert [w["rank"] for w in counters] == list(range(workers))
     rows, hashes = _train_split(parts, seed)
@@ -145,8 +148,8 @@ def _assert_disjoint_complete_shards(metadata: dict, workers: int, parts: Path, 
 
 @pytest.mark.timeout(1800)  # four runs, three of them starting Ray Train worker groups
 def test_two_and_three_workers_read_disjoint_shards_and_agree_with_one(
-    parts: Path, seed: int, tmp_path: Path, ray_local
-):
+    parts: Path, seed: int, tmp_path: Path, ray_local: None
+) -> None:
     one = _run(_job(str(parts), workers=1, seed=seed), tmp_path / "one")
     assert one.metadata["data"]["path"]["name"] == PANDAS
     # Two workers under a memory limit far below the data set's size (streamed, not loaded).
@@ -171,8 +174,8 @@ def test_two_and_three_workers_read_disjoint_shards_and_agree_with_one(
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize("model", ["xgboost", "lightgbm"])
 def test_distributed_boosting_matches_its_single_worker_quality(
-    model: str, parts: Path, seed: int, tmp_path: Path, ray_local
-):
+    model: str, parts: Path, seed: int, tmp_path: Path, ray_local: None
+) -> None:
     one = _run(_job(str(parts), model, workers=1, seed=seed), tmp_path / "one")
     two = _run(_job(str(parts), model, workers=2, seed=seed), tmp_path / "two")
     assert two.metadata["data"]["path"]["name"] == RAY_DATA
@@ -187,7 +190,7 @@ def test_distributed_boosting_matches_its_single_worker_quality(
 
 
 @pytest.mark.timeout(1200)
-def test_the_benchmark_runs_at_its_smoke_size(tmp_path: Path, ray_local):
+def test_the_benchmark_runs_at_its_smoke_size(tmp_path: Path, ray_local: None) -> None:
     import importlib.util
 
     # benchmarks/ is a folder of scripts, not a package: load the script by its path.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from sklearn.model_selection import train_test_split
 from tests.support.trainer import run_spec
 
 from kubetrain.api.catalogue import MODELS
+from kubetrain.api.enums import ModelName
 from kubetrain_trainer.models.catalogue import (
     ESTIMATOR_BUILDERS,
     NETWORK_KINDS,
@@ -19,7 +22,7 @@ from kubetrain_trainer.models.catalogue import (
 )
 
 
-def test_every_catalogue_entry_has_a_builder_and_every_builder_an_entry():
+def test_every_catalogue_entry_has_a_builder_and_every_builder_an_entry() -> None:
     estimators = {str(n) for n, m in MODELS.items() if not m.is_network}
     networks = {str(n) for n, m in MODELS.items() if m.is_network}
     assert set(ESTIMATOR_BUILDERS) == estimators
@@ -32,15 +35,15 @@ def test_every_catalogue_entry_has_a_builder_and_every_builder_an_entry():
 
 @pytest.mark.parametrize("name", ["lightgbm", "xgboost", "hist-gradient-boosting"])
 @pytest.mark.parametrize("task", ["classification", "regression", "forecasting"])
-def test_every_catalogue_default_is_accepted_by_the_estimator(name, task):
-    defaults = {k: h.default for k, h in MODELS[name].hyperparameters.items()}  # type: ignore[index]
+def test_every_catalogue_default_is_accepted_by_the_estimator(name: str, task: str) -> None:
+    defaults = {k: h.default for k, h in MODELS[ModelName(name)].hyperparameters.items()}
     estimator = make_estimator(name, task, defaults, seed=3)
     params = estimator.get_params()
     for key, value in defaults.items():
         assert params[key] == value
 
 
-def test_gpu_settings_follow_gpus_per_worker():
+def test_gpu_settings_follow_gpus_per_worker() -> None:
     assert make_estimator("xgboost", "regression", {}, 0).get_params()["device"] == "cpu"
     assert make_estimator("xgboost", "regression", {}, 0, gpus=1).get_params()["device"] == "cuda"
     lgbm = make_estimator("lightgbm", "classification", {}, 0, gpus=1).get_params()
@@ -48,14 +51,14 @@ def test_gpu_settings_follow_gpus_per_worker():
     assert "device_type" not in make_estimator("lightgbm", "regression", {}, 0).get_params()
 
 
-def test_estimator_classes_come_from_the_catalogue():
+def test_estimator_classes_come_from_the_catalogue() -> None:
     assert estimator_class("lightgbm", "forecasting").__name__ == "LGBMRegressor"
     assert estimator_class("tfidf-logistic-regression", "classification").__name__ == (
         "LogisticRegression"
     )
 
 
-def _spec(name: str, task: str, dataset: str, metric: str, hyper: dict) -> dict:
+def _spec(name: str, task: str, dataset: str, metric: str, hyper: dict[str, Any]) -> dict[str, Any]:
     return {
         "problem": {"task": task, "target": "target", "objective": {"metric": metric}},
         "data": {"dataset": dataset},
@@ -64,7 +67,7 @@ def _spec(name: str, task: str, dataset: str, metric: str, hyper: dict) -> dict:
     }
 
 
-def _plain_library(name: str, hyper: dict):  # type: ignore[no-untyped-def]
+def _plain_library(name: str, hyper: dict[str, Any]) -> Any:
     """The library's own classifier, as a user would write it, without the trainer."""
     import lightgbm
     import xgboost
@@ -85,7 +88,9 @@ def _plain_library(name: str, hyper: dict):  # type: ignore[no-untyped-def]
         ("hist-gradient-boosting", {"max_iter": 200, "learning_rate": 0.05}),
     ],
 )
-def test_boosted_trees_classify_breast_cancer_like_the_plain_library(tmp_path, name, hyper):
+def test_boosted_trees_classify_breast_cancer_like_the_plain_library(
+    tmp_path: Path, name: str, hyper: dict[str, Any]
+) -> None:
     spec = _spec(name, "classification", "breast-cancer", "accuracy", hyper)
     ours = run_spec(spec, tmp_path).evaluation.test["accuracy"]
     frame = datasets.load_breast_cancer(as_frame=True).frame
@@ -99,7 +104,7 @@ def test_boosted_trees_classify_breast_cancer_like_the_plain_library(tmp_path, n
 
 
 @pytest.mark.parametrize("name", ["lightgbm", "xgboost"])
-def test_boosted_trees_forecast_on_lags(tmp_path, name):
+def test_boosted_trees_forecast_on_lags(tmp_path: Path, name: str) -> None:
     spec = {
         "problem": {
             "task": "forecasting", "target": "co2", "timeColumn": "date", "horizon": 4,

@@ -7,13 +7,15 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import yaml
 from tests.support.manifests import IRIS_FOREST, IRIS_MLP, manifest
 from tests.support.trainer import TRAINER_COMMAND, run_spec, trainer_env
 
-from kubetrain_trainer.errors import ExitCode, Interrupted
+from kubetrain.api.contract import ExitCode
+from kubetrain_trainer.errors import Interrupted
 from kubetrain_trainer.runtime.checkpoint import StopSignal
 
 
@@ -29,7 +31,7 @@ class StopAfter(StopSignal):
         return self.calls < 0
 
 
-def test_interrupted_run_resumes_from_its_checkpoint_with_the_same_result(tmp_path: Path):
+def test_interrupted_run_resumes_from_its_checkpoint_with_the_same_result(tmp_path: Path) -> None:
     baseline = run_spec(IRIS_MLP, tmp_path / "baseline")
     assert baseline.metadata["training"]["epochsRun"] == 12
 
@@ -51,14 +53,14 @@ def test_interrupted_run_resumes_from_its_checkpoint_with_the_same_result(tmp_pa
     assert resumed.evaluation.test == baseline.evaluation.test  # same final quality
 
 
-def test_checkpoints_follow_the_interval_and_keep_the_latest(tmp_path: Path):
+def test_checkpoints_follow_the_interval_and_keep_the_latest(tmp_path: Path) -> None:
     spec = {**IRIS_MLP, "output": {"checkpointEveryEpochs": 3, "checkpointsToKeep": 2}}
     run_spec(spec, tmp_path)
     names = sorted(p.name for p in (tmp_path / "ns/t/1/checkpoints").glob("*.pt"))
     assert names == ["epoch-000009.pt", "epoch-000012.pt"]
 
 
-def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path: Path):
+def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path: Path) -> None:
     run_spec(IRIS_MLP, tmp_path, attempt="1")
     other = {**IRIS_MLP, "model": {**IRIS_MLP["model"], "training": {"epochs": 5}}}
     result = run_spec(other, tmp_path, attempt="2")
@@ -66,7 +68,7 @@ def test_a_checkpoint_of_another_model_is_not_loaded(tmp_path: Path):
     assert result.metadata["training"]["epochsRun"] == 5
 
 
-def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path):
+def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path) -> None:
     spec = {**IRIS_MLP, "model": {**IRIS_MLP["model"], "training": {"epochs": 400, "batchSize": 8}}}
     spec_file = tmp_path / "job.yaml"
     spec_file.write_text(yaml.safe_dump(manifest(spec, name="sig")))
@@ -96,14 +98,14 @@ def test_sigterm_writes_a_checkpoint_and_exits_143(tmp_path: Path):
 
 
 def test_a_fitted_scikit_learn_model_is_reused_when_an_attempt_fails_after_fitting(
-    tmp_path: Path, monkeypatch
-):
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from kubetrain_trainer.artifacts import files as artifacts
     from kubetrain_trainer.models import train as train_module
 
     baseline = run_spec(IRIS_FOREST, tmp_path / "baseline")
 
-    def upload_fails(*args, **kwargs):
+    def upload_fails(*args: object, **kwargs: object) -> NoReturn:
         raise OSError("connection reset while uploading model.joblib")
 
     monkeypatch.setattr(artifacts, "save_model", upload_fails)
@@ -121,7 +123,7 @@ def test_a_fitted_scikit_learn_model_is_reused_when_an_attempt_fails_after_fitti
     refitted = run_spec(other, tmp_path / "out", attempt="2")
     assert refitted.metadata["training"]["resumedFromAttempt"] is None
 
-    def no_refit(*args, **kwargs):
+    def no_refit(*args: object, **kwargs: object) -> NoReturn:
         raise AssertionError("the estimator was fitted again")
 
     monkeypatch.setattr(train_module, "fit_estimator", no_refit)
@@ -131,7 +133,7 @@ def test_a_fitted_scikit_learn_model_is_reused_when_an_attempt_fails_after_fitti
     assert (tmp_path / "out/ns/t/3/model/model.joblib").is_file()
 
 
-def test_a_fitted_model_needs_the_same_fingerprint_and_data_hash(tmp_path: Path):
+def test_a_fitted_model_needs_the_same_fingerprint_and_data_hash(tmp_path: Path) -> None:
     from kubetrain_trainer.runtime.checkpoint import CheckpointStore
     from kubetrain_trainer.runtime.storage import LocalStorage
 

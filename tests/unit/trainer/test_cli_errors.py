@@ -7,6 +7,7 @@ bucket) run against the dev cluster's SeaweedFS in tests/integration/test_traine
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,7 +24,7 @@ def _run(tmp_path: Path, document: object) -> tuple[int, str]:
     return outcome.exit_code, outcome.output
 
 
-def _with(**changes: object) -> dict:
+def _with(**changes: object) -> dict[str, Any]:
     spec = yaml.safe_load(yaml.safe_dump(IRIS_FOREST))
     for dotted, value in changes.items():
         node = spec
@@ -47,7 +48,9 @@ def _with(**changes: object) -> dict:
         (_with(problem__objective={"metric": "rmse"}), "spec.problem.objective.metric"),
     ],
 )  # fmt: skip
-def test_invalid_manifest_is_one_clear_paragraph(tmp_path: Path, document, expected):
+def test_invalid_manifest_is_one_clear_paragraph(
+    tmp_path: Path, document: str | dict[str, Any], expected: str
+) -> None:
     code, output = _run(tmp_path, document)
     assert code == 2
     assert output.startswith("Error: ")
@@ -55,7 +58,7 @@ def test_invalid_manifest_is_one_clear_paragraph(tmp_path: Path, document, expec
     assert "Traceback" not in output
 
 
-def test_missing_manifest_file(tmp_path: Path):
+def test_missing_manifest_file(tmp_path: Path) -> None:
     outcome = CliRunner().invoke(app, ["run", str(tmp_path / "nope.yaml"), "-o", str(tmp_path)])
     assert outcome.exit_code == 2
     assert "cannot read the manifest" in outcome.output

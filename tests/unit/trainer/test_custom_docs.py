@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[3]
 def documented_script() -> str:
     text = (ROOT / "docs" / "trainer.md").read_text()
     section = text[text.index("## Bring your own code") :]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+    script = re.search(r"```python\n(.*?)```", section, re.S)
+    assert script is not None, "docs/trainer.md: no python block under 'Bring your own code'"
+    return script.group(1)
 
 
 def test_the_documented_script_is_short() -> None:

@@ -24,7 +24,9 @@ from kubetrain_trainer.errors import DataError
         ("sentiment-mini", 1600, "label"),
     ],
 )
-def test_builtin_datasets_load_offline_with_their_catalogue_target(name, rows, target):
+def test_builtin_datasets_load_offline_with_their_catalogue_target(
+    name: str, rows: int, target: str
+) -> None:
     data = load(DataSource(dataset=name))
     assert len(data.train) == rows
     assert target in data.train.columns
@@ -32,7 +34,7 @@ def test_builtin_datasets_load_offline_with_their_catalogue_target(name, rows, t
     assert len(data.content_hash) == 64
 
 
-def test_the_api_catalogue_and_the_trainer_agree_on_datasets():
+def test_the_api_catalogue_and_the_trainer_agree_on_datasets() -> None:
     from kubetrain.api import DATASETS
 
     assert set(LOADERS) == {str(name) for name in DATASETS}
@@ -43,7 +45,7 @@ def test_the_api_catalogue_and_the_trainer_agree_on_datasets():
             assert info.time_column in frame.columns
 
 
-def test_content_hash_is_stable_and_changes_with_the_bytes(tmp_path: Path):
+def test_content_hash_is_stable_and_changes_with_the_bytes(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("a,b\n1,2\n3,4\n")
     first = load(DataSource(uri=str(path))).content_hash
@@ -56,7 +58,7 @@ def test_content_hash_is_stable_and_changes_with_the_bytes(tmp_path: Path):
     )
 
 
-def test_parquet_and_a_prefix_of_several_csv_objects(tmp_path: Path):
+def test_parquet_and_a_prefix_of_several_csv_objects(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0, 1, 0]})
     frame.to_parquet(tmp_path / "d.parquet")
     assert load(DataSource(uri=str(tmp_path / "d.parquet"))).train.equals(frame)
@@ -67,7 +69,7 @@ def test_parquet_and_a_prefix_of_several_csv_objects(tmp_path: Path):
     assert loaded.train["x"].tolist() == [1.0, 2.0, 3.0]
 
 
-def test_empty_file_is_a_clear_error(tmp_path: Path):
+def test_empty_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError, match="is empty"):
         load(DataSource(uri=str(tmp_path / "empty.csv")))
@@ -76,7 +78,7 @@ def test_empty_file_is_a_clear_error(tmp_path: Path):
         load(DataSource(uri=str(tmp_path / "header.csv")))
 
 
-def test_unreadable_file_is_a_clear_error(tmp_path: Path):
+def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"\x00\x01 not parquet at all")
     with pytest.raises(DataError, match="cannot be read as parquet"):
         load(DataSource(uri=str(tmp_path / "bad.parquet")))
@@ -84,13 +86,13 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path):
         load(DataSource(uri=str(tmp_path / "missing.csv")))
 
 
-def test_missing_target_names_the_columns():
+def test_missing_target_names_the_columns() -> None:
     frame = pd.DataFrame({"a": [1], "b": [2]})
     with pytest.raises(DataError, match=r"'label' is not in .*columns are: a, b"):
         check_target(frame, "label", "classification")
 
 
-def test_non_numeric_regression_target_is_refused():
+def test_non_numeric_regression_target_is_refused() -> None:
     frame = pd.DataFrame({"a": [1, 2, 3], "price": ["1.5", "cheap", "3"]})
     with pytest.raises(DataError, match=r"must be numeric for regression.*'cheap'"):
         check_target(frame, "price", "regression")

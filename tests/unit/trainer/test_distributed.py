@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 from tests.support.trainer import config_of, run_spec
@@ -22,7 +23,7 @@ CANCER_MLP = {
 }
 
 
-def test_two_cpu_workers_match_single_worker_quality(tmp_path: Path, ray_local):
+def test_two_cpu_workers_match_single_worker_quality(tmp_path: Path, ray_local: None) -> None:
     single = run_spec(CANCER_MLP, tmp_path / "one")
     double = run_spec({**CANCER_MLP, "compute": {"workers": 2}}, tmp_path / "two")
     assert double.metadata["training"]["workers"] == 2
@@ -34,33 +35,36 @@ def test_two_cpu_workers_match_single_worker_quality(tmp_path: Path, ray_local):
     assert (tmp_path / "two/ns/t/1/checkpoints/latest.json").is_file()
 
 
-def test_a_worker_exception_is_named_in_the_error(tmp_path: Path, ray_local, monkeypatch):
+def test_a_worker_exception_is_named_in_the_error(
+    tmp_path: Path, ray_local: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rank 1's forward raises: the one-paragraph error names that rank, exception and frame."""
     from kubetrain_trainer.models import ray_train
 
-    def loop_with_exploding_rank_1(config: dict) -> None:
+    def loop_with_exploding_rank_1(config: dict[str, Any]) -> None:
         # Runs in the Ray Train worker process (pickled by value, being a local function).
+        from unittest import mock
+
         import ray.train
+        import torch
 
-        from kubetrain_trainer.models import ray_train, torch_train
+        from kubetrain_trainer.models import catalogue, ray_train, torch_train
 
-        real = torch_train.make_network
+        real = catalogue.make_network  # the function torch_train imported
 
-        def make_network(definition):
+        def make_network(definition: catalogue.NetworkDef) -> Any:
             network = real(definition)
             if ray.train.get_context().get_world_rank() == 1:
 
-                def forward(x):
+                def forward(x: torch.Tensor) -> NoReturn:
                     raise ValueError(f"cannot use a batch of shape {tuple(x.shape)}")
 
                 network.forward = forward
             return network
 
-        torch_train.make_network = make_network
-        try:
+        # torch_train looks the name up in its own module: patched there, restored after.
+        with mock.patch.object(torch_train, "make_network", make_network):
             ray_train._worker_loop(config)
-        finally:
-            torch_train.make_network = real
 
     monkeypatch.setattr(ray_train, "_worker_loop", loop_with_exploding_rank_1)
     spec = {**CANCER_MLP, "compute": {"workers": 2}}
@@ -73,7 +77,7 @@ def test_a_worker_exception_is_named_in_the_error(tmp_path: Path, ray_local, mon
     assert "Training failed due to worker errors" not in message
 
 
-def _iris_tuning(scheduler: str, algorithm: str = "grid") -> dict:
+def _iris_tuning(scheduler: str, algorithm: str = "grid") -> dict[str, Any]:
     return {
         # log-loss rather than accuracy: ASHA only stops a trial strictly worse than its rung's
         # cutoff, and on 45 validation rows many trials tie on accuracy after an epoch.
@@ -95,7 +99,9 @@ def _iris_tuning(scheduler: str, algorithm: str = "grid") -> dict:
     }  # fmt: skip
 
 
-def test_asha_runs_fewer_epochs_than_the_same_search_without_it(tmp_path: Path, ray_local):
+def test_asha_runs_fewer_epochs_than_the_same_search_without_it(
+    tmp_path: Path, ray_local: None
+) -> None:
     full = run_spec(_iris_tuning("none"), tmp_path / "none")
     asha = run_spec(_iris_tuning("asha"), tmp_path / "asha")
     full_t, asha_t = full.metadata["tuning"], asha.metadata["tuning"]
@@ -114,7 +120,9 @@ def test_asha_runs_fewer_epochs_than_the_same_search_without_it(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("algorithm", ["random", "bayesian"])
-def test_random_and_bayesian_search_then_retrain(tmp_path: Path, ray_local, algorithm):
+def test_random_and_bayesian_search_then_retrain(
+    tmp_path: Path, ray_local: None, algorithm: str
+) -> None:
     spec = {
         "problem": {"task": "classification", "target": "target",
                     "objective": {"metric": "f1", "threshold": 0.85}},
@@ -140,7 +148,7 @@ def test_random_and_bayesian_search_then_retrain(tmp_path: Path, ray_local, algo
     assert result.evaluation.objective.passed, result.evaluation.to_json()
 
 
-def test_more_failed_trials_than_allowed_fails_the_search(ray_local):
+def test_more_failed_trials_than_allowed_fails_the_search(ray_local: None) -> None:
     from kubetrain_trainer.preparation.stage import prepare
     from kubetrain_trainer.tuning.search import TrialContext, run_tuning
     from kubetrain_trainer.tuning.space import SearchDomain, TuneSpec
@@ -156,6 +164,7 @@ def test_more_failed_trials_than_allowed_fails_the_search(ray_local):
     from kubetrain_trainer.data.load import load
 
     prepared = prepare(load(config.data), config.preparation)
+    assert prepared.validation is not None
     ctx = TrialContext("classification", config.model, prepared.train, prepared.validation,
                        prepared.preprocessor, config.objective)  # fmt: skip
     spec = TuneSpec(

@@ -17,7 +17,7 @@ from kubetrain_trainer.evaluation.metrics import (
 )
 
 
-def test_classification_metrics_match_scikit_learn():
+def test_classification_metrics_match_scikit_learn() -> None:
     y = np.array([0, 1, 2, 2, 1, 0, 1, 2])
     pred = np.array([0, 2, 2, 2, 1, 0, 1, 1])
     proba = np.eye(3)[pred] * 0.8 + 0.2 / 3
@@ -28,7 +28,7 @@ def test_classification_metrics_match_scikit_learn():
     assert out["confusion_matrix"] == skm.confusion_matrix(y, pred).tolist()
 
 
-def test_regression_and_forecasting_metrics():
+def test_regression_and_forecasting_metrics() -> None:
     y, pred = np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 3.0])
     out = score("forecasting", y, pred)
     assert out["mae"] == pytest.approx(0.5)
@@ -38,13 +38,13 @@ def test_regression_and_forecasting_metrics():
     assert "smape" in out and "smape" not in score("regression", y, pred)
 
 
-def test_threshold_check_respects_the_direction():
+def test_threshold_check_respects_the_direction() -> None:
     assert check_objective({"accuracy": 0.91}, Objective("accuracy", "maximize", 0.9)).passed
     assert not check_objective({"rmse": 3.0}, Objective("rmse", "minimize", 2.0)).passed
     assert check_objective({"rmse": 3.0}, Objective("rmse", "minimize")).passed is None
 
 
-def test_cross_validation_mean_and_std():
+def test_cross_validation_mean_and_std() -> None:
     folds = [{"r2": 0.4}, {"r2": 0.6}]
     assert cross_validation_summary(folds, "regression")["r2"] == {
         "mean": 0.5, "std": pytest.approx(0.1), "folds": [0.4, 0.6]
@@ -55,7 +55,7 @@ def reasons(found: list[dict[str, str]]) -> list[str]:
     return [f["reason"] for f in found]
 
 
-def test_findings_for_overfitting_nan_exploding_and_vanishing():
+def test_findings_for_overfitting_nan_exploding_and_vanishing() -> None:
     assert reasons(health.overfitting({"accuracy": 1.0}, {"accuracy": 0.7}, "accuracy", True)) == [
         "Overfitting"
     ]
@@ -71,30 +71,32 @@ def test_findings_for_overfitting_nan_exploding_and_vanishing():
     ]
 
 
-def test_saturated_activations_are_found_from_the_history():
+def test_saturated_activations_are_found_from_the_history() -> None:
     pinned = [{"epoch": e, "train_loss": 0.5, "saturated": 0.8} for e in (1, 2)]
     assert reasons(health.live_findings(pinned)) == ["SaturatedActivations"]
     assert health.live_findings([{"epoch": 1, "train_loss": 0.5, "saturated": 0.1}]) == []
 
 
-def test_saturation_counts_dead_relus_and_pinned_tanh_units():
+def test_saturation_counts_dead_relus_and_pinned_tanh_units() -> None:
     import torch
     from torch import nn
 
-    dead = nn.Sequential(nn.Linear(2, 4), nn.ReLU())
+    dead_linear = nn.Linear(2, 4)
+    dead = nn.Sequential(dead_linear, nn.ReLU())
     with torch.no_grad():
-        dead[0].weight.zero_()
-        dead[0].bias.copy_(torch.tensor([-1.0, -1.0, -1.0, 1.0]))
+        dead_linear.weight.zero_()
+        dead_linear.bias.copy_(torch.tensor([-1.0, -1.0, -1.0, 1.0]))
     assert health.saturation(dead, torch.randn(8, 2)) == pytest.approx(0.75)
-    pinned = nn.Sequential(nn.Linear(2, 2), nn.Tanh())
+    pinned_linear = nn.Linear(2, 2)
+    pinned = nn.Sequential(pinned_linear, nn.Tanh())
     with torch.no_grad():
-        pinned[0].weight.zero_()
-        pinned[0].bias.copy_(torch.tensor([10.0, 0.0]))
+        pinned_linear.weight.zero_()
+        pinned_linear.bias.copy_(torch.tensor([10.0, 0.0]))
     assert health.saturation(pinned, torch.randn(8, 2)) == pytest.approx(0.5)
     assert health.saturation(nn.Linear(2, 2), torch.randn(3, 2)) is None
 
 
-def test_underfitting_against_the_naive_prediction():
+def test_underfitting_against_the_naive_prediction() -> None:
     y_train = np.array([0, 0, 0, 1])
     y_test = np.array([0, 0, 1, 0])
     naive, what = health.naive_scores("classification", y_train, y_test, 2)
@@ -110,7 +112,7 @@ def test_underfitting_against_the_naive_prediction():
     assert health.underfitting(1.0, regression["mae"], "mae", False, "mean") != []
 
 
-def test_mape_with_zero_actuals_is_undefined_with_a_warning_never_a_huge_number():
+def test_mape_with_zero_actuals_is_undefined_with_a_warning_never_a_huge_number() -> None:
     from kubetrain_trainer.evaluation.metrics import undefined_metric_warnings
 
     y = np.array([0.0, 2.0, 4.0, 0.0, 5.0])

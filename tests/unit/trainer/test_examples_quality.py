@@ -8,6 +8,7 @@ loader for the two sets that do not ship with scikit-learn): the same rows in, t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,16 +18,25 @@ from sklearn import datasets, metrics
 from sklearn.model_selection import KFold, cross_val_score, train_test_split
 from tests.support.trainer import run_spec
 
+from kubetrain_trainer.evaluation.metrics import Evaluation
+
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
-def _example(name: str) -> dict:
-    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())["spec"]
+def _example(name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())["spec"]
+    return spec
 
 
 def _split(
-    frame: pd.DataFrame, target: str, seed: int, stratify: bool, val=0.2, test=0.2, dedupe=False
-):  # type: ignore[no-untyped-def]
+    frame: pd.DataFrame,
+    target: str,
+    seed: int,
+    stratify: bool,
+    val: float = 0.2,
+    test: float = 0.2,
+    dedupe: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     # Duplicates are kept unless the example sets preparation.dropDuplicates.
     frame = (frame.drop_duplicates() if dedupe else frame).reset_index(drop=True)
     rest, held = train_test_split(
@@ -39,7 +49,7 @@ def _split(
     return train, held
 
 
-def test_iris_random_forest(tmp_path: Path):
+def test_iris_random_forest(tmp_path: Path) -> None:
     from sklearn.ensemble import RandomForestClassifier
 
     ours = run_spec(_example("classification-iris"), tmp_path).evaluation.test["accuracy"]
@@ -51,7 +61,7 @@ def test_iris_random_forest(tmp_path: Path):
     assert ours >= baseline - 0.04
 
 
-def test_diabetes_gradient_boosting_cross_validation(tmp_path: Path):
+def test_diabetes_gradient_boosting_cross_validation(tmp_path: Path) -> None:
     from sklearn.ensemble import GradientBoostingRegressor
 
     result = run_spec(_example("regression-diabetes"), tmp_path).evaluation
@@ -69,7 +79,7 @@ def test_diabetes_gradient_boosting_cross_validation(tmp_path: Path):
     assert result.objective.passed and result.objective.value == ours["mean"]
 
 
-def test_sentiment_tfidf_logistic_regression(tmp_path: Path):
+def test_sentiment_tfidf_logistic_regression(tmp_path: Path) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -89,7 +99,7 @@ def test_sentiment_tfidf_logistic_regression(tmp_path: Path):
     assert abs(ours - baseline) <= 0.02
 
 
-def test_digits_cnn_beats_a_linear_baseline(tmp_path: Path):
+def test_digits_cnn_beats_a_linear_baseline(tmp_path: Path) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -103,7 +113,7 @@ def test_digits_cnn_beats_a_linear_baseline(tmp_path: Path):
     assert ours >= baseline - 0.01
 
 
-def test_co2_lstm_against_ridge_on_lags_and_the_naive_forecast(tmp_path: Path):
+def test_co2_lstm_against_ridge_on_lags_and_the_naive_forecast(tmp_path: Path) -> None:
     from sklearn.linear_model import Ridge
 
     from kubetrain_trainer.data.load import DataSource, load
@@ -131,7 +141,7 @@ def test_co2_lstm_against_ridge_on_lags_and_the_naive_forecast(tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", ["classification-iris", "forecasting-co2"])
-def test_examples_pass_their_own_threshold(tmp_path: Path, name):
+def test_examples_pass_their_own_threshold(tmp_path: Path, name: str) -> None:
     assert run_spec(_example(name), tmp_path).evaluation.objective.passed
 
 
@@ -149,7 +159,7 @@ def _expect(name: str) -> tuple[str, str, float]:
     return metric, op, float(value)
 
 
-def _meets(name: str, evaluation) -> float:  # type: ignore[no-untyped-def]
+def _meets(name: str, evaluation: Evaluation) -> float:
     metric, op, value = _expect(name)
     ours = evaluation.test[metric]
     assert ours >= value if op == ">=" else ours <= value
@@ -157,7 +167,7 @@ def _meets(name: str, evaluation) -> float:  # type: ignore[no-untyped-def]
     return float(ours)
 
 
-def test_lightgbm_example_against_plain_lightgbm(tmp_path: Path):
+def test_lightgbm_example_against_plain_lightgbm(tmp_path: Path) -> None:
     import lightgbm
 
     name = "classification-lightgbm"
@@ -174,7 +184,7 @@ def test_lightgbm_example_against_plain_lightgbm(tmp_path: Path):
     assert abs(ours - baseline) <= 0.03
 
 
-def test_xgboost_forecast_beats_plain_xgboost_on_raw_lags_and_the_baselines(tmp_path: Path):
+def test_xgboost_forecast_beats_plain_xgboost_on_raw_lags_and_the_baselines(tmp_path: Path) -> None:
     import xgboost
 
     from kubetrain_trainer.data.load import DataSource, load
@@ -207,7 +217,7 @@ def test_xgboost_forecast_beats_plain_xgboost_on_raw_lags_and_the_baselines(tmp_
 
 
 @pytest.mark.usefixtures("ray_local")
-def test_auto_example_against_a_plain_random_forest(tmp_path: Path):
+def test_auto_example_against_a_plain_random_forest(tmp_path: Path) -> None:
     from sklearn.ensemble import RandomForestClassifier
 
     name = "auto-wine"

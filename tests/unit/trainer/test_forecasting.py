@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ SUNSPOTS = {
 }  # fmt: skip
 
 
-def test_the_report_baselines_match_an_independent_computation(tmp_path: Path):
+def test_the_report_baselines_match_an_independent_computation(tmp_path: Path) -> None:
     result = run_spec(SUNSPOTS, tmp_path, job="sun")
     b = result.evaluation.baselines
 
@@ -64,7 +65,7 @@ def test_the_report_baselines_match_an_independent_computation(tmp_path: Path):
     assert "<h3>Forecast</h3>" in html
 
 
-def test_a_given_season_is_used_and_a_model_worse_than_it_is_warned_about(tmp_path: Path):
+def test_a_given_season_is_used_and_a_model_worse_than_it_is_warned_about(tmp_path: Path) -> None:
     spec = json.loads(json.dumps(SUNSPOTS))
     spec["problem"]["season"] = 11
     spec["problem"]["lookback"] = 2  # too little history to follow the cycle
@@ -74,7 +75,7 @@ def test_a_given_season_is_used_and_a_model_worse_than_it_is_warned_about(tmp_pa
     assert any("does not beat the seasonal-naive forecast" in w for w in evaluation.warnings)
 
 
-def test_season_detection():
+def test_season_detection() -> None:
     t = np.arange(400)
     rng = np.random.default_rng(0)
     assert detect_season(np.sin(2 * np.pi * t / 12) + 0.05 * t + rng.normal(0, 0.1, 400)) == 12
@@ -85,30 +86,34 @@ def _series_data(train: pd.DataFrame, test: pd.DataFrame | None = None) -> Loade
     return LoadedData(train=train, validation=None, test=test, content_hash="x", description="t")
 
 
-def test_series_preparation_honours_missing_duplicates_and_separate_test_data():
+def test_series_preparation_honours_missing_duplicates_and_separate_test_data() -> None:
     t = np.arange(120)
     frame = pd.DataFrame({"t": t, "y": np.sin(t / 5) * 10 + t})
     frame.loc[[10, 11], "y"] = np.nan
     doubled = pd.concat([frame, frame.iloc[[50]]])  # one row twice
-    base = {"task": "forecasting", "target": "y", "time_column": "t", "horizon": 2,
+    base: dict[str, Any] = {"task": "forecasting", "target": "y", "time_column": "t", "horizon": 2,
             "lookback": 6, "test": 0.2, "validation": 0.2}  # fmt: skip
 
     interpolated = prepare(_series_data(doubled), PrepSpec(**base))
     assert interpolated.rows_dropped == {"interpolated_target": 2}
     assert interpolated.quality["duplicateRows"] == 1
     assert interpolated.quality["duplicateTimestamps"] == 1
+    assert interpolated.series is not None
     assert interpolated.series.values[10] == pytest.approx((frame.y[9] + frame.y[12]) / 2, 0.4)
 
     dropped = prepare(_series_data(doubled), PrepSpec(**base, missing="drop", drop_duplicates=True))
     assert dropped.rows_dropped == {"duplicates": 1, "missing_target": 2}
+    assert dropped.series is not None
     assert len(dropped.series.values) == 118
 
     mean = prepare(_series_data(frame), PrepSpec(**base, missing="mean"))
+    assert mean.series is not None
     train_mean = frame.y.iloc[: mean.series.train_end].mean()
     assert mean.series.values[10] == pytest.approx(train_mean)
 
     test = pd.DataFrame({"t": np.arange(120, 150), "y": np.arange(120, 150) * 1.0})
     separate = prepare(_series_data(frame.iloc[20:], test), PrepSpec(**base, missing="drop"))
+    assert separate.series is not None and separate.test is not None
     assert len(separate.series.values) == 130 and separate.series.val_end == 100
     assert len(separate.test) == 30 - 2 + 1
 
@@ -118,7 +123,9 @@ def test_series_preparation_honours_missing_duplicates_and_separate_test_data():
     [("ETSForecaster", {"trend": "add", "damped_trend": False}), ("ARIMAForecaster", {}),
      ("ThetaForecaster", {})],
 )  # fmt: skip
-def test_statistical_forecasters_continue_a_trend_from_each_window(cls, params):
+def test_statistical_forecasters_continue_a_trend_from_each_window(
+    cls: str, params: dict[str, Any]
+) -> None:
     from kubetrain_trainer.models import statistical
 
     windows = np.array([np.arange(30.0) * slope for slope in (0.5, 2.0)])
@@ -129,7 +136,7 @@ def test_statistical_forecasters_continue_a_trend_from_each_window(cls, params):
     assert np.allclose(forecast, expected, rtol=0.05)
 
 
-def test_exogenous_columns_in_features_include_become_features(tmp_path: Path):
+def test_exogenous_columns_in_features_include_become_features(tmp_path: Path) -> None:
     from kubetrain_trainer.errors import InvalidSpecError
 
     rng = np.random.default_rng(1)

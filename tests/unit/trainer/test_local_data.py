@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ def _survey(n: int = 300) -> pd.DataFrame:
     )
 
 
-def _spec(uri: str, **source: str) -> dict:
+def _spec(uri: str, **source: str) -> dict[str, Any]:
     return {
         "problem": {"task": "regression", "target": "visits", "objective": {"metric": "mae"}},
         "data": {"source": {"uri": uri, **source}},
@@ -41,7 +42,7 @@ def _spec(uri: str, **source: str) -> dict:
     }
 
 
-def _run(tmp_path: Path, spec: dict, name: str) -> tuple[str, dict]:
+def _run(tmp_path: Path, spec: dict[str, Any], name: str) -> tuple[str, dict[str, Any]]:
     from typer.testing import CliRunner
 
     from kubetrain.cli import app
@@ -52,11 +53,13 @@ def _run(tmp_path: Path, spec: dict, name: str) -> tuple[str, dict]:
     out = tmp_path / "out"
     outcome = CliRunner().invoke(app, ["run", str(path), "--output", str(out), "-q"])
     assert outcome.exit_code == 0, outcome.output
-    metadata = json.loads((out / "local" / name / "1" / "metadata.json").read_text())
+    metadata: dict[str, Any] = json.loads(
+        (out / "local" / name / "1" / "metadata.json").read_text()
+    )
     return outcome.output, metadata
 
 
-def test_kubetrain_run_reads_a_local_csv_relative_to_the_manifest(tmp_path: Path):
+def test_kubetrain_run_reads_a_local_csv_relative_to_the_manifest(tmp_path: Path) -> None:
     frame = _survey()
     csv = tmp_path / "job" / "data" / "survey.csv"
     csv.parent.mkdir(parents=True)
@@ -79,7 +82,7 @@ def test_kubetrain_run_reads_a_local_csv_relative_to_the_manifest(tmp_path: Path
     assert "no rows removed" in flat and "train 180" in flat
 
 
-def test_kubetrain_run_reads_a_local_parquet_directory(tmp_path: Path):
+def test_kubetrain_run_reads_a_local_parquet_directory(tmp_path: Path) -> None:
     frame = _survey().drop(columns="respondent")
     folder = tmp_path / "job" / "survey"
     folder.mkdir(parents=True)
@@ -100,7 +103,7 @@ def test_kubetrain_run_reads_a_local_parquet_directory(tmp_path: Path):
     ] == {"uri": str(folder), "format": "parquet"}
 
 
-def test_a_missing_local_file_names_the_field(tmp_path: Path):
+def test_a_missing_local_file_names_the_field(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from kubetrain.cli import app
@@ -113,7 +116,7 @@ def test_a_missing_local_file_names_the_field(tmp_path: Path):
 
 
 @pytest.mark.parametrize("field", ["uri", "validationUri", "testUri"])
-def test_the_operator_refuses_local_paths_saying_how_to_upload(field: str):
+def test_the_operator_refuses_local_paths_saying_how_to_upload(field: str) -> None:
     spec = _spec("s3://bucket/train.csv")
     spec["data"]["source"][field] = "data/survey.csv"
     job, errors = check_training_job(manifest(spec), profiles={})

@@ -34,13 +34,15 @@ PICKLED = [
 
 
 @pytest.mark.parametrize(("old", "name", "now"), PICKLED)
-def test_an_old_module_path_in_a_pickle_finds_the_class_where_it_lives_now(old, name, now):
+def test_an_old_module_path_in_a_pickle_finds_the_class_where_it_lives_now(
+    old: str, name: str, now: str
+) -> None:
     found = pickle.loads(f"c{old}\n{name}\n.".encode())  # the GLOBAL opcode a pickle holds
     assert found.__name__ == name
     assert found.__module__ == f"kubetrain_trainer.{now}"
 
 
-def test_a_model_pickled_under_the_old_module_names_loads_and_predicts_the_same():
+def test_a_model_pickled_under_the_old_module_names_loads_and_predicts_the_same() -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
         {"x": rng.normal(size=120), "c": rng.choice(["a", "b"], 120), "y": [0, 1] * 60}

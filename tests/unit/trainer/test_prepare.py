@@ -10,6 +10,7 @@ from kubetrain_trainer.data.columns import ColumnSpec
 from kubetrain_trainer.data.load import DataSource, LoadedData, load
 from kubetrain_trainer.data.quality import quality_warnings
 from kubetrain_trainer.errors import DataError
+from kubetrain_trainer.preparation.preprocessors import TabularPreprocessor
 from kubetrain_trainer.preparation.spec import PrepSpec, TextFeatures
 from kubetrain_trainer.preparation.stage import prepare
 
@@ -18,14 +19,16 @@ def _loaded(frame: pd.DataFrame) -> LoadedData:
     return LoadedData(train=frame, validation=None, test=None, content_hash="x", description="t")
 
 
-def test_scaling_is_fitted_on_the_training_split_only():
+def test_scaling_is_fitted_on_the_training_split_only() -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=400), "y": rng.integers(0, 2, 400)})
     # Make validation/test rows very different: leakage would pull the mean towards them.
     frame.loc[frame.index[-100:], "x"] += 100
     prepared = prepare(_loaded(frame), PrepSpec(task="classification", target="y", seed=1))
     assert abs(prepared.train.x[:, 0].mean()) < 1e-6  # standardised with its own statistics
+    assert isinstance(prepared.preprocessor, TabularPreprocessor)
     scaler = prepared.preprocessor.columns_transformer.named_transformers_["num"]["scale"]
+    assert prepared.validation is not None and prepared.test is not None
     assert (
         len(prepared.train) == 240 and len(prepared.validation) == 80 and len(prepared.test) == 80
     )
@@ -33,35 +36,38 @@ def test_scaling_is_fitted_on_the_training_split_only():
     assert scaler.mean_[0] != pytest.approx(frame["x"].mean())
 
 
-def test_duplicates_are_kept_and_counted_by_default():
+def test_duplicates_are_kept_and_counted_by_default() -> None:
     frame = pd.DataFrame({"x": list(range(50)) * 2, "y": [0, 1] * 50})
     prepared = prepare(_loaded(frame), PrepSpec(task="classification", target="y"))
     assert prepared.rows_dropped.get("duplicates", 0) == 0
     assert prepared.quality["duplicateRows"] == 50
+    assert prepared.validation is not None and prepared.test is not None
     total = len(prepared.train) + len(prepared.validation) + len(prepared.test)
     assert total == 100
     warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
     assert any("50 duplicate rows; they were kept" in w for w in warnings)
 
 
-def test_duplicates_are_dropped_before_splitting_when_asked():
+def test_duplicates_are_dropped_before_splitting_when_asked() -> None:
     frame = pd.DataFrame({"x": list(range(50)) * 2, "y": [0, 1] * 50})
     spec = PrepSpec(task="classification", target="y", drop_duplicates=True)
     prepared = prepare(_loaded(frame), spec)
     assert prepared.rows_dropped["duplicates"] == 50
+    assert prepared.validation is not None and prepared.test is not None
     total = len(prepared.train) + len(prepared.validation) + len(prepared.test)
     assert total == 50
     warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
     assert warnings[0] == "preparation: 50 rows removed: 50 duplicate rows (dropDuplicates: true)."
 
 
-def test_every_removed_row_is_counted_by_reason():
+def test_every_removed_row_is_counted_by_reason() -> None:
     frame = pd.DataFrame(
         {"x": [1.0, np.nan, 3.0, 4.0, 5.0] * 8, "y": [1.0, 2.0, np.nan, 4.0, 5.0] * 8}
     )
     spec = PrepSpec(task="regression", target="y", missing="drop")
     prepared = prepare(_loaded(frame), spec)
     assert prepared.rows_dropped == {"missing_target": 8, "missing_values": 8}
+    assert prepared.validation is not None and prepared.test is not None
     kept = len(prepared.train) + len(prepared.validation) + len(prepared.test)
     assert kept == 40 - 16
     assert (
@@ -70,7 +76,7 @@ def test_every_removed_row_is_counted_by_reason():
     )
 
 
-def test_missing_values_strategies_and_categorical_encoding():
+def test_missing_values_strategies_and_categorical_encoding() -> None:
     frame = pd.DataFrame(
         {
             "num": [1.0, np.nan, 3.0, 4.0] * 10,
@@ -88,14 +94,15 @@ def test_missing_values_strategies_and_categorical_encoding():
     assert dropped.rows_dropped["missing_values"] == 20
 
 
-def test_stratified_split_keeps_class_proportions():
+def test_stratified_split_keeps_class_proportions() -> None:
     frame = pd.DataFrame({"x": range(200), "y": [0] * 180 + [1] * 20})
     spec = PrepSpec(task="classification", target="y", stratify=True, test=0.25, validation=0.25)
     prepared = prepare(_loaded(frame), spec)
+    assert prepared.test is not None
     assert (prepared.test.y == 1).sum() == 5
 
 
-def test_k_fold_fits_one_preprocessor_per_fold():
+def test_k_fold_fits_one_preprocessor_per_fold() -> None:
     data = load(DataSource(dataset="diabetes"))
     prepared = prepare(data, PrepSpec(task="regression", target="target", folds=4, test=0))
     assert len(prepared.folds) == 4
@@ -105,7 +112,7 @@ def test_k_fold_fits_one_preprocessor_per_fold():
     assert len({id(f.preprocessor) for f in prepared.folds}) == 4
 
 
-def test_forecasting_splits_chronologically_and_windows_are_relative():
+def test_forecasting_splits_chronologically_and_windows_are_relative() -> None:
     data = load(DataSource(dataset="co2"))
     spec = PrepSpec(
         task="forecasting", target="co2", time_column="date", horizon=4, lookback=52,
@@ -113,6 +120,8 @@ def test_forecasting_splits_chronologically_and_windows_are_relative():
     )  # fmt: skip
     prepared = prepare(data, spec)
     assert prepared.train.x.shape[1] == 52 and prepared.train.y.shape[1] == 4
+    assert prepared.test is not None
+    assert prepared.train.offset is not None and prepared.test.offset is not None
     # The last training target precedes every test target: offsets grow with time here.
     assert prepared.train.offset.max() < prepared.test.offset.min()
     # Back to ppm: inverse of the (relative, scaled) target equals the raw series.
@@ -121,7 +130,7 @@ def test_forecasting_splits_chronologically_and_windows_are_relative():
     assert restored[-1, -1] == pytest.approx(series[-1])
 
 
-def test_text_becomes_tfidf_or_token_ids():
+def test_text_becomes_tfidf_or_token_ids() -> None:
     data = load(DataSource(dataset="sentiment-mini"))
     tfidf = prepare(
         data, PrepSpec(task="classification", target="label", text=TextFeatures("text"))
@@ -151,7 +160,7 @@ def _customers(n: int = 60) -> pd.DataFrame:
     )
 
 
-def test_include_and_exclude_select_the_feature_columns():
+def test_include_and_exclude_select_the_feature_columns() -> None:
     frame = _customers()
     spec = PrepSpec(
         task="regression",
@@ -159,27 +168,29 @@ def test_include_and_exclude_select_the_feature_columns():
         columns=ColumnSpec(include=("customer_id", "age", "zip"), exclude=("customer_id",)),
     )
     prepared = prepare(_loaded(frame), spec)
+    assert isinstance(prepared.preprocessor, TabularPreprocessor)
     assert prepared.preprocessor.columns == ["age", "zip"]
     assert prepared.preprocessor.feature_names == ["age", "zip"]
     assert prepared.quality["idLikeColumns"] == []
 
 
-def test_unknown_columns_in_the_feature_lists_name_the_field():
+def test_unknown_columns_in_the_feature_lists_name_the_field() -> None:
     spec = PrepSpec(task="regression", target="spend", columns=ColumnSpec(exclude=("nope",)))
     with pytest.raises(DataError, match=r"preparation.features.exclude .* nope"):
         prepare(_loaded(_customers()), spec)
 
 
-def test_id_like_columns_are_flagged_not_dropped():
+def test_id_like_columns_are_flagged_not_dropped() -> None:
     prepared = prepare(_loaded(_customers()), PrepSpec(task="regression", target="spend"))
     # A date string left untyped is a distinct category per row as well: flagged too.
     assert prepared.quality["idLikeColumns"] == ["customer_id", "signed_up"]
+    assert isinstance(prepared.preprocessor, TabularPreprocessor)
     assert "customer_id" in prepared.preprocessor.columns
     warnings = quality_warnings(prepared.rows_dropped, prepared.quality)
     assert any("customer_id, signed_up look like identifiers" in w for w in warnings)
 
 
-def test_type_overrides_and_datetime_parts_with_cyclic_encodings():
+def test_type_overrides_and_datetime_parts_with_cyclic_encodings() -> None:
     spec = PrepSpec(
         task="regression",
         target="spend",
@@ -197,7 +208,7 @@ def test_type_overrides_and_datetime_parts_with_cyclic_encodings():
     assert prepared.preprocessor.transform(_customers(5)).shape[1] == len(names)
 
 
-def test_cyclic_only_datetime_features():
+def test_cyclic_only_datetime_features() -> None:
     spec = PrepSpec(
         task="regression",
         target="spend",
@@ -209,13 +220,14 @@ def test_cyclic_only_datetime_features():
     assert names and all(n.endswith(("_sin", "_cos")) for n in names)
 
 
-def test_unseen_categories_are_counted_in_held_out_rows_and_at_prediction():
+def test_unseen_categories_are_counted_in_held_out_rows_and_at_prediction() -> None:
     train = pd.DataFrame({"colour": ["red", "blue"] * 20, "y": [0, 1] * 20})
     test = pd.DataFrame({"colour": ["red", "green", "green", "pink"], "y": [0, 1, 1, 0]})
     data = LoadedData(train=train, validation=None, test=test, content_hash="x", description="t")
     prepared = prepare(data, PrepSpec(task="classification", target="y"))
     assert prepared.quality["unseenCategories"] == {"test": {"colour": 3}}
     pre = prepared.preprocessor
+    assert isinstance(pre, TabularPreprocessor)
     pre.transform(pd.DataFrame({"colour": ["violet", "red"]}))
     assert pre.last_unseen_categories == {"colour": 1}
     warnings = quality_warnings(prepared.rows_dropped, prepared.quality)

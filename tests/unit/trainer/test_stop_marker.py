@@ -29,7 +29,7 @@ class CountingStorage(LocalStorage):
         return super().exists(name)
 
 
-def test_a_stop_requested_on_one_pod_is_seen_by_a_rank_on_another(tmp_path: Path):
+def test_a_stop_requested_on_one_pod_is_seen_by_a_rank_on_another(tmp_path: Path) -> None:
     attempt = LocalStorage(tmp_path / "ns/job/1")
     driver = StopSignal(marker=attempt)
     rank = pickle.loads(pickle.dumps(StopSignal(marker=attempt, interval=0)))
@@ -41,7 +41,7 @@ def test_a_stop_requested_on_one_pod_is_seen_by_a_rank_on_another(tmp_path: Path
     assert rank.requested()
 
 
-def test_polling_the_marker_is_throttled(tmp_path: Path):
+def test_polling_the_marker_is_throttled(tmp_path: Path) -> None:
     CountingStorage.looks = 0
     stop = StopSignal(marker=CountingStorage(tmp_path), interval=0.3)
     for _ in range(1000):  # a thousand batches within the interval: one look at the store
@@ -52,7 +52,7 @@ def test_polling_the_marker_is_throttled(tmp_path: Path):
     assert CountingStorage.looks == 2
 
 
-def test_sigterm_writes_the_marker_for_the_other_pods(tmp_path: Path):
+def test_sigterm_writes_the_marker_for_the_other_pods(tmp_path: Path) -> None:
     previous = signal.getsignal(signal.SIGTERM)
     try:
         stop = StopSignal(tmp_path / "flag").install().watch(LocalStorage(tmp_path / "attempt"))
@@ -66,7 +66,7 @@ def test_sigterm_writes_the_marker_for_the_other_pods(tmp_path: Path):
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_a_request_before_the_store_is_known_is_announced_when_it_is(tmp_path: Path):
+def test_a_request_before_the_store_is_known_is_announced_when_it_is(tmp_path: Path) -> None:
     stop = StopSignal()
     stop.request()  # SIGTERM while the spec is still being read
     stop.watch(LocalStorage(tmp_path))
@@ -75,7 +75,7 @@ def test_a_request_before_the_store_is_known_is_announced_when_it_is(tmp_path: P
 
 def test_the_stop_entry_point_writes_the_marker_in_the_attempts_prefix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-):
+) -> None:
     from kubetrain_trainer import stop
 
     env = {Env.OUTPUT_URI: str(tmp_path), Env.NAMESPACE: "team", Env.JOB_NAME: "wine",
@@ -90,7 +90,9 @@ def test_the_stop_entry_point_writes_the_marker_in_the_attempts_prefix(
     assert StopSignal(interval=0).watch(stop.attempt_storage()).requested()
 
 
-def test_the_stop_entry_point_outside_a_pod_says_so(monkeypatch: pytest.MonkeyPatch, capsys):
+def test_the_stop_entry_point_outside_a_pod_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from kubetrain_trainer import stop
 
     monkeypatch.delenv(Env.OUTPUT_URI, raising=False)
@@ -98,7 +100,7 @@ def test_the_stop_entry_point_outside_a_pod_says_so(monkeypatch: pytest.MonkeyPa
     assert "not in a pod of an attempt" in capsys.readouterr().err
 
 
-def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Path):
+def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Path) -> None:
     """The loop polls between batches; the marker appears after epoch 3 (another pod's
     SIGTERM): the loop saves epoch 3 and raises Interrupted."""
     from tests.support.manifests import IRIS_MLP
@@ -129,7 +131,8 @@ def test_a_marker_from_another_pod_stops_the_loop_with_a_checkpoint(tmp_path: Pa
     with pytest.raises(Interrupted, match="after epoch 3"):
         fit_network("classification", definition, config.model.training, prepared.train,
                     prepared.validation, seed=1, hooks=hooks)  # fmt: skip
-    assert CheckpointStore(job, "2", "fp").latest()[1]["epoch"] == 3  # type: ignore[index]
+    latest = CheckpointStore(job, "2", "fp").latest()
+    assert latest is not None and latest[1]["epoch"] == 3
 
 
 def _tuning(parallel: int) -> Any:
@@ -159,7 +162,13 @@ def _model(workers: int, gpus: float = 0) -> Any:
         (1, 1, 2, {"CPU": 2.0}, {"cpu": 1.0}),
     ],
 )
-def test_a_trial_asks_for_its_share_of_a_worker(workers, gpus, parallel, cluster, expected):
+def test_a_trial_asks_for_its_share_of_a_worker(
+    workers: int,
+    gpus: float,
+    parallel: int,
+    cluster: dict[str, float],
+    expected: dict[str, float],
+) -> None:
     from kubetrain_trainer.tuning.trial import trial_resources
 
     assert trial_resources(_tuning(parallel), _model(workers, gpus), cluster) == expected
@@ -167,7 +176,7 @@ def test_a_trial_asks_for_its_share_of_a_worker(workers, gpus, parallel, cluster
 
 def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+) -> None:
     from kubetrain_trainer.models.ray_train import ray_storage
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
@@ -181,7 +190,7 @@ def test_ray_runs_of_a_job_with_an_s3_store_live_in_that_store(
     assert ray_storage(LocalStorage(tmp_path), "/tmp/x", "ray", "2") == {"storage_path": "/tmp/x"}
 
 
-def test_s3_credentials_never_travel_in_a_pickle(monkeypatch: pytest.MonkeyPatch):
+def test_s3_credentials_never_travel_in_a_pickle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Ray pickles the store's settings and its file system into its run state in the job's
     store (tuner.pkl): the secret must not be there; the receiving process reads its own env."""
     from ray import cloudpickle
@@ -193,7 +202,8 @@ def test_s3_credentials_never_travel_in_a_pickle(monkeypatch: pytest.MonkeyPatch
     job = S3Storage("kubetrain", "team/wine", S3Settings.from_env())
     filesystem = ray_storage(job, "/tmp/x", "ray", "1")["storage_filesystem"]
     for thing in (job, job.settings, filesystem):
-        for dumped in (pickle.dumps(thing), cloudpickle.dumps(thing)):
+        # ray.cloudpickle is untyped.
+        for dumped in (pickle.dumps(thing), cloudpickle.dumps(thing)):  # type: ignore[no-untyped-call]
             assert b"very-secret-5678" not in dumped and b"key-id-1234" not in dumped
     assert "very-secret-5678" not in repr(job.settings)
     copy = pickle.loads(pickle.dumps(job))
@@ -206,7 +216,7 @@ def test_s3_credentials_never_travel_in_a_pickle(monkeypatch: pytest.MonkeyPatch
 
 def test_ray_refuses_a_store_whose_credentials_are_not_in_the_environment(
     monkeypatch: pytest.MonkeyPatch,
-):
+) -> None:
     from kubetrain_trainer.errors import TrainerError
     from kubetrain_trainer.models.ray_train import ray_storage
 
@@ -218,7 +228,7 @@ def test_ray_refuses_a_store_whose_credentials_are_not_in_the_environment(
 
 def test_a_store_that_stays_away_is_retried_then_a_retryable_failure(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-):
+) -> None:
     """Within the retry budget the writes are retried; beyond it the attempt fails with exit
     code 1 (another attempt may help, and resumes), never 3 (denied: no retry)."""
     import socket

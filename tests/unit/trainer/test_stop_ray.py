@@ -37,8 +37,8 @@ class SigtermInRank1(StopSignal):
 
 @pytest.mark.timeout(1500)  # two Ray Train runs on a shared 2-CPU machine
 def test_ranks_stop_together_when_one_sees_the_stop_and_the_next_attempt_resumes(
-    tmp_path: Path, ray_local
-):
+    tmp_path: Path, ray_local: None
+) -> None:
     spec = {**CANCER_MLP, "compute": {"workers": 2}}
     # A rank polls once per batch (11 per epoch here) and once per epoch: stop within epoch 3.
     with pytest.raises(Interrupted, match="ranks stopped together"):
@@ -71,7 +71,9 @@ class SigtermDuringFirstTrial(StopSignal):
 
 
 @pytest.mark.timeout(1500)
-def test_a_stopped_trial_saves_its_state_and_the_next_attempt_resumes_it(tmp_path: Path, ray_local):
+def test_a_stopped_trial_saves_its_state_and_the_next_attempt_resumes_it(
+    tmp_path: Path, ray_local: None
+) -> None:
     spec = {
         **IRIS_MLP,
         "tuning": {"algorithm": "grid", "maxTrials": 2, "parallelTrials": 1,

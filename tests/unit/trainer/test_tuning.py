@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.support.trainer import run_spec
@@ -12,7 +13,7 @@ from kubetrain_trainer.errors import Interrupted
 from kubetrain_trainer.runtime.checkpoint import StopSignal
 
 
-def _iris_mlp_search(scheduler: str) -> dict:
+def _iris_mlp_search(scheduler: str) -> dict[str, Any]:
     return {
         "problem": {"task": "classification", "target": "target",
                     "objective": {"metric": "log-loss"}},
@@ -31,7 +32,9 @@ def _iris_mlp_search(scheduler: str) -> dict:
     }  # fmt: skip
 
 
-def test_median_stopping_runs_fewer_epochs_than_every_trial_to_the_end(tmp_path: Path, ray_local):
+def test_median_stopping_runs_fewer_epochs_than_every_trial_to_the_end(
+    tmp_path: Path, ray_local: None
+) -> None:
     result = run_spec(_iris_mlp_search("median"), tmp_path)
     tuning = result.metadata["tuning"]
     # Without a scheduler every trial runs every epoch (test_distributed's ASHA test checks it).
@@ -44,7 +47,7 @@ def test_median_stopping_runs_fewer_epochs_than_every_trial_to_the_end(tmp_path:
     assert tuning["bestConfig"]["learningRate"] in (0.05, 0.02)
 
 
-def _iris_knn_search(algorithm: str, **tuning: object) -> dict:
+def _iris_knn_search(algorithm: str, **tuning: object) -> dict[str, Any]:
     space = (
         {"n_neighbors": {"type": "choice", "values": [1, 3, 5, 9, 15, 40]}}
         if algorithm == "grid"
@@ -61,7 +64,7 @@ def _iris_knn_search(algorithm: str, **tuning: object) -> dict:
     }  # fmt: skip
 
 
-def test_the_time_budget_ends_the_search_with_a_result(tmp_path: Path, ray_local):
+def test_the_time_budget_ends_the_search_with_a_result(tmp_path: Path, ray_local: None) -> None:
     # Long enough for a first trial on a loaded 2-core machine, far too short for 1,000
     # (trials reuse their actors: a k-NN trial on iris takes tens of milliseconds).
     spec = _iris_knn_search("random", maxTrials=1000, timeBudgetSeconds=10)
@@ -86,8 +89,8 @@ class StopAfterTrials(StopSignal):
 
 @pytest.mark.parametrize("algorithm", ["grid", "bayesian"])
 def test_a_new_attempt_runs_only_the_trials_the_last_one_did_not_finish(
-    tmp_path: Path, ray_local, algorithm
-):
+    tmp_path: Path, ray_local: None, algorithm: str
+) -> None:
     spec = _iris_knn_search(algorithm)
     with pytest.raises(Interrupted, match="2 finished trials are kept"):
         run_spec(spec, tmp_path, attempt="1", stop=StopAfterTrials(tmp_path / "ns/t", 2))

@@ -15,7 +15,7 @@ from kubetrain_trainer.runtime.progress import read_progress
 from kubetrain_trainer.runtime.storage import LocalStorage
 
 
-def test_pod_entry_point_writes_every_artifact(tmp_path: Path):
+def test_pod_entry_point_writes_every_artifact(tmp_path: Path) -> None:
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(manifest(IRIS_FOREST, name="iris")))
     env = trainer_env(spec_file, tmp_path / "out", job="iris", namespace="team-a")
@@ -48,10 +48,11 @@ def test_pod_entry_point_writes_every_artifact(tmp_path: Path):
     html = (attempt / "report.html").read_text()
     assert "data:image/png;base64," in html and "threshold met" in html
     assert "src='http" not in html and 'src="http' not in html  # self-contained
-    assert read_progress(LocalStorage(attempt))["stage"] == "done"
+    progress = read_progress(LocalStorage(attempt))
+    assert progress is not None and progress["stage"] == "done"
 
 
-def test_network_run_has_learning_curves_and_a_loadable_state_dict(tmp_path: Path):
+def test_network_run_has_learning_curves_and_a_loadable_state_dict(tmp_path: Path) -> None:
     result = run_spec(IRIS_MLP, tmp_path)
     attempt = tmp_path / "ns/t/1"
     assert (attempt / "plots/learning_curves.png").is_file()
@@ -66,7 +67,7 @@ def test_network_run_has_learning_curves_and_a_loadable_state_dict(tmp_path: Pat
     assert result.evaluation.test["accuracy"] >= 0.85
 
 
-def test_kubetrain_run_with_output_dir_prints_the_summary(tmp_path: Path):
+def test_kubetrain_run_with_output_dir_prints_the_summary(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from kubetrain.cli import app
