@@ -5,6 +5,7 @@ ends the attempt's other pods with SIGTERM, as for any failed attempt)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -28,7 +29,13 @@ def sigkilled_and_resumed(
     name = manifest["metadata"]["name"]
     h.apply(manifest)
 
+    job = job_prefix("", h.namespace, name).lstrip("/")
+
     def epochs_done() -> int:
+        # The newest checkpoint of attempt 1, read from the store at each poll: status progress
+        # comes every few seconds, and on an idle machine a short job can finish in between.
+        with contextlib.suppress(Exception):
+            return int(s3_json(h, f"{job}/1/{Files.CHECKPOINTS}/latest.json")["epoch"])
         progress = h.status(name).get("progress") or {}
         return int(progress.get("completed") or 0) if progress.get("unit") == "epochs" else 0
 
@@ -37,7 +44,6 @@ def sigkilled_and_resumed(
     status = finished(h, name, 900)
     assert status["attempt"] == 2 and status["failedAttempts"] == 1, status
 
-    job = job_prefix("", h.namespace, name).lstrip("/")
     first = artifacts(h, f"s3://{h.cluster.s3.bucket}/{job}/1/")
     pointer = s3_json(h, f"{job}/1/{Files.CHECKPOINTS}/latest.json")
     saved = [int(m[1]) for f in first if (m := re.search(r"epoch-(\d+)\.pt$", f))]
@@ -55,7 +61,8 @@ def sigkilled_and_resumed(
 
 @pytest.mark.timeout(900)
 def test_a_sigkilled_trainer_pod_resumes_from_its_last_checkpoint(harness: Harness) -> None:
-    sigkilled_and_resumed(harness, workers=1, epochs=300, every=20, kill_after=40, pod="trainer")
+    # Long enough that the kill lands mid-training even on an idle machine (~5 ms per epoch).
+    sigkilled_and_resumed(harness, workers=1, epochs=1500, every=100, kill_after=200, pod="trainer")
 
 
 @pytest.mark.timeout(1500)
