@@ -31,9 +31,10 @@ import yaml  # noqa: E402
 from kubernetes import client, watch  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 from tests.support.cluster import DevCluster, S3Store  # noqa: E402
+from tests.support.manifests import training_job  # noqa: E402
 from tests.support.operator_harness import Operator, prepare_namespace  # noqa: E402
 
-from kubetrain.api import API_VERSION, GROUP, KIND, PLURAL, VERSION  # noqa: E402
+from kubetrain.api import GROUP, PLURAL, VERSION  # noqa: E402
 from kubetrain.dev.config import GPU_RESOURCE, POOL_LABEL, NodePool, Taint  # noqa: E402
 from kubetrain.dev.pools import OUTCOME_LABEL, build_node  # noqa: E402
 
@@ -185,19 +186,9 @@ def wait_operator_up(port: int, timeout: float = 60) -> None:
 def job_manifest(
     name: str, profile: str = CPU_POOL, workers: int = 1, **run_policy: Any
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "problem": {
-            "task": "classification",
-            "target": "target",
-            "objective": {"metric": "accuracy"},
-        },
-        "data": {"dataset": "iris"},
-        "model": {"builtin": {"name": "random-forest"}},
-        "compute": {"profile": profile, "workers": workers},
-    }
-    if run_policy:
-        spec["runPolicy"] = run_policy
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name}, "spec": spec}
+    """An iris random-forest TrainingJob on `profile` (the tests' `training_job`)."""
+    model = {"builtin": {"name": "random-forest"}}
+    return training_job(name, model, {"profile": profile, "workers": workers}, **run_policy)
 
 
 def submit(custom: client.CustomObjectsApi, namespace: str, job: dict[str, Any]) -> float:

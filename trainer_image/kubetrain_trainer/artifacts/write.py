@@ -77,21 +77,29 @@ def _probe(prepared: PreparedData) -> np.ndarray:
     return held.x[:32]
 
 
+def training_plots(
+    task: str, history: list[dict[str, Any]], evaluation: Evaluation
+) -> dict[str, bytes]:
+    """The plots every path draws: the learning curves, and a classifier's confusion matrix."""
+    plots: dict[str, bytes] = {}
+    curve = report.learning_curve_png(history)
+    if curve:
+        plots["Learning curves"] = curve
+    metrics = evaluation.test or evaluation.validation or {}
+    if task == "classification" and metrics.get("confusion_matrix"):
+        plots["Confusion matrix"] = report.confusion_matrix_png(
+            metrics["confusion_matrix"], evaluation.classes or []
+        )
+    return plots
+
+
 def plots_of(
     config: JobConfig, trained: TrainResult, evaluation: Evaluation, plot_data: Any, tuning: Any
 ) -> dict[str, bytes]:
     """The run's plots by title: learning curves, confusion matrix or residuals and forecast,
     tuning trials."""
-    plots: dict[str, bytes] = {}
-    curve = report.learning_curve_png(trained.history)
-    if curve:
-        plots["Learning curves"] = curve
-    metrics = evaluation.test or evaluation.validation or {}
-    if config.base_task == "classification" and metrics.get("confusion_matrix"):
-        plots["Confusion matrix"] = report.confusion_matrix_png(
-            metrics["confusion_matrix"], evaluation.classes or []
-        )
-    elif plot_data is not None:
+    plots = training_plots(config.base_task, trained.history, evaluation)
+    if "Confusion matrix" not in plots and plot_data is not None:
         truth, guess = plot_data[0], plot_data[1]
         plots["Residuals"] = report.residuals_png(truth, guess)
         if config.base_task == "forecasting":

@@ -24,6 +24,7 @@ from kubetrain.api.contract import Files
 from kubetrain.quantity import parse_quantity
 from kubetrain_trainer.artifacts import files as artifacts
 from kubetrain_trainer.artifacts import report
+from kubetrain_trainer.artifacts.write import training_plots
 from kubetrain_trainer.config import JobConfig
 from kubetrain_trainer.distributed import DataPath, workers
 from kubetrain_trainer.distributed.evaluation import evaluate
@@ -242,7 +243,7 @@ def _write(config: Any, context: Any, model: TrainedModel, evaluation: Evaluatio
     files.append(artifacts.write_json(out, Files.METRICS, evaluation.to_json()))
     files.append(artifacts.write_json(out, Files.SPEC, config.spec))
     files.append(artifacts.write_json(out, Files.METADATA, metadata))
-    plots = _plots(config, evaluation, getattr(model, "history", []))
+    plots = training_plots(config.base_task, getattr(model, "history", []), evaluation)
     files += artifacts.write_plots(out, plots)
     html = report.html_report(
         title=f"{context.namespace}/{context.job} attempt {context.attempt}",
@@ -259,16 +260,3 @@ def _write(config: Any, context: Any, model: TrainedModel, evaluation: Evaluatio
 def _probe(prepared: dict[str, Any]) -> np.ndarray:
     held = prepared.get("test") or prepared.get("validation") or prepared["train"]
     return np.asarray(held.take_batch(32, batch_format="numpy")["x"])
-
-
-def _plots(config: Any, evaluation: Evaluation, history: list[dict[str, Any]]) -> dict[str, bytes]:
-    plots: dict[str, bytes] = {}
-    curve = report.learning_curve_png(history)
-    if curve:
-        plots["Learning curves"] = curve
-    metrics = evaluation.test or evaluation.validation or {}
-    if config.base_task == "classification" and metrics.get("confusion_matrix"):
-        plots["Confusion matrix"] = report.confusion_matrix_png(
-            metrics["confusion_matrix"], evaluation.classes or []
-        )
-    return plots
