@@ -89,7 +89,7 @@ def connect() -> DevCluster:
 
 def ensure_nodes(core: client.CoreV1Api, wanted: list[tuple[NodePool, int]]) -> float:
     """Create the pools' nodes (keeping those that exist), remove surplus ones, wait until all
-    are Ready; the seconds it took."""
+    are Ready and schedulable; the seconds it took."""
     started = time.monotonic()
     names = {f"{p.name}-{i}" for p, n in wanted for i in range(n)}
     selector = f"{POOL_LABEL} in ({','.join(p.name for p, _ in wanted)})"
@@ -100,13 +100,15 @@ def ensure_nodes(core: client.CoreV1Api, wanted: list[tuple[NodePool, int]]) -> 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda n: _ignore(409, lambda: core.create_node(n)), nodes))
         list(pool.map(lambda n: _ignore(404, lambda: core.delete_node(n)), existing - names))
-    deadline = time.monotonic() + 60 + len(names) / 10
+    # The node controller lifts a new node's not-ready taint well after kwok reports it Ready
+    # (about 160 s for 1,000 nodes here); a pod submitted before waits for it.
+    deadline = time.monotonic() + 120 + len(names) / 4
     while time.monotonic() < deadline:
         ready = sum(1 for n in core.list_node(label_selector=selector).items if _ready(n))
         if ready >= len(names):
             return time.monotonic() - started
         time.sleep(2)
-    raise TimeoutError(f"only {ready} of {len(names)} benchmark nodes became Ready")
+    raise TimeoutError(f"only {ready} of {len(names)} benchmark nodes became Ready and schedulable")
 
 
 def remove_nodes(core: client.CoreV1Api) -> None:
@@ -115,6 +117,9 @@ def remove_nodes(core: client.CoreV1Api) -> None:
 
 
 def _ready(node: Any) -> bool:
+    """Ready, and without the node controller's `node.kubernetes.io/...` taints."""
+    if any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or []):
+        return False
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
 
 

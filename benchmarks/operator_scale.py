@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     pools = kb.pools(args.cpu_nodes, args.gpu_nodes)
     info["nodes_ready_seconds"] = round(kb.ensure_nodes(core, pools), 1)
-    print(f"{args.cpu_nodes + args.gpu_nodes} kwok nodes Ready ({info['nodes_ready_seconds']} s)")
+    nodes = args.cpu_nodes + args.gpu_nodes
+    print(f"{nodes} kwok nodes Ready and schedulable ({info['nodes_ready_seconds']} s)")
     scenarios = ([("rate", args.rate_jobs, args.rate)] if args.rate_jobs else []) + [
         (f"burst-{n}", n, None) for n in args.burst
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 import threading
 import time
@@ -38,7 +39,12 @@ DRIVER_ROLES = (ROLE_TRAINER, ROLE_HEAD)
 """The roles whose pod writes the final report."""
 SECRET_TTL_SECONDS = 60.0
 """How long a store Secret that was read is trusted before it is read again."""
+MESSAGE_REFRESH = dt.timedelta(seconds=30)
+"""A status whose only change is a number in a message (the scheduler's "0/1006 nodes are
+available: 913 node(s) had untolerated taint(s), ..." while nodes come and go) is written at
+most this often; any other change is written at once."""
 Clock = Callable[[], dt.datetime]
+_NUMBERS = re.compile(r"\d+")
 
 
 def _policy(obj: dict[str, Any], config: OperatorConfig) -> Policy:
@@ -88,6 +94,8 @@ class Reconciler:
         self.phases = PhaseIndex()
         self._written: dict[tuple[str, str], int] = {}
         """(namespace, name) -> the resourceVersion of this operator's last status write."""
+        self._written_at: dict[tuple[str, str], dt.datetime] = {}
+        """(namespace, name) -> when (the reconciler's clock) it last wrote the status."""
         self._checked: dict[tuple[str, str], tuple[str, int, TrainingJob | None, list[Any]]] = {}
         """(namespace, name) -> (uid, generation, the validated job, its errors), for the
         unfinished jobs: a spec is validated once per generation, not once per event."""
@@ -127,6 +135,7 @@ class Reconciler:
     def forget(self, namespace: str, name: str) -> None:
         self.due.pop((namespace, name), None)
         self._written.pop((namespace, name), None)
+        self._written_at.pop((namespace, name), None)
         self._checked.pop((namespace, name), None)
         self.phases.set(f"{namespace}/{name}", None)
 
@@ -236,10 +245,11 @@ class Reconciler:
         stale_attempts: list[int],
     ) -> None:
         new_phase = decision.status.get("phase")
-        if decision.status != old_status:
+        key = (ref.namespace, ref.name)
+        if decision.status != old_status and self._worth_writing(key, old_status, decision.status):
             written = self.kube.patch_job_status(ref, decision.status)
+            self._written_at[key] = self.clock()
             version = _resource_version(written) if written else None
-            key = (ref.namespace, ref.name)
             # A spec changed since the snapshot (a new generation) must still be reconciled.
             generation = (written or {}).get("metadata", {}).get("generation")
             if version is not None and generation == decision.status.get("observedGeneration"):
@@ -268,7 +278,6 @@ class Reconciler:
             self.forget(ref.namespace, ref.name)
             return
         self.phases.set(f"{ref.namespace}/{ref.name}", new_phase)
-        key = (ref.namespace, ref.name)
         delay = decision.requeue_after
         if new_phase in ACTIVE_PHASES:
             interval = self.config.progress_interval_seconds
@@ -277,6 +286,16 @@ class Reconciler:
             self.due.pop(key, None)
         else:
             self.due[key] = time.monotonic() + delay
+
+    def _worth_writing(
+        self, key: tuple[str, str], old: dict[str, Any], new: dict[str, Any]
+    ) -> bool:
+        """Any change but a message's numbers is written at once; those at most every
+        `MESSAGE_REFRESH` (an unfinished job is reconciled again on the ticker)."""
+        if _gist(old) != _gist(new):
+            return True
+        last = self._written_at.get(key)
+        return last is None or self.clock() - last >= MESSAGE_REFRESH
 
     def _create_children(self, ref: JobRef, job: TrainingJob, attempt: int) -> bool:
         """Create whatever of the attempt's children is missing; True if a pod was created."""
@@ -293,6 +312,16 @@ class Reconciler:
         for pod in pods.attempt_pods(ref, job.spec, attempt, self.config, queue):
             created |= self.kube.create_if_absent(pod)
         return created
+
+
+def _gist(status: dict[str, Any]) -> dict[str, Any]:
+    """The status with the numbers of its messages masked."""
+    gist = {**status, "message": _NUMBERS.sub("#", str(status.get("message", "")))}
+    gist["conditions"] = [
+        {**c, "message": _NUMBERS.sub("#", str(c.get("message", "")))}
+        for c in status.get("conditions") or []
+    ]
+    return gist
 
 
 def _resource_version(obj: dict[str, Any]) -> int | None:

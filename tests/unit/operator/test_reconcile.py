@@ -126,3 +126,38 @@ def test_a_finished_job_is_deleted_once_its_ttl_has_passed(
     assert kube.job(job) is None
     assert ("delete_job", "iris-forest") in kube.writes
     assert (job.namespace, job.name) not in reconciler.due
+
+
+def _unschedulable(kube: FakeKube, message: str) -> None:
+    kube.set_pod_status(NAMESPACE, "iris-forest-a1-trainer", {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": message}]})  # fmt: skip
+
+
+def test_a_message_whose_numbers_alone_change_is_written_at_most_every_30_s(
+    kube: FakeKube, reconciler: Reconciler, clock: Clock
+) -> None:
+    """The scheduler rewrites its message as nodes come and go; each version is no news."""
+    job = iris(kube)
+    reconciler.reconcile(job.namespace, job.name)
+    _unschedulable(kube, "0/1006 nodes are available: 913 node(s) had untolerated taint(s).")
+    reconciler.reconcile(job.namespace, job.name)
+    kube.writes.clear()
+
+    for seconds, untolerated in ((5, 912), (10, 905), (20, 875)):
+        clock.now = NOW + dt.timedelta(seconds=seconds)
+        _unschedulable(kube, f"0/1006 nodes are available: {untolerated} node(s) had "
+                             "untolerated taint(s).")  # fmt: skip
+        reconciler.reconcile(job.namespace, job.name)
+    assert kube.writes == []
+
+    clock.now = NOW + dt.timedelta(seconds=31)
+    reconciler.reconcile(job.namespace, job.name)
+    assert kube.writes == [("patch_status", "Pending")]
+    assert "875 node(s)" in (kube.job(job) or {})["status"]["message"]
+
+    kube.writes.clear()  # a new kind of message is news at once
+    clock.now = NOW + dt.timedelta(seconds=32)
+    _unschedulable(kube, "0/1006 nodes are available: 3 Insufficient nvidia.com/gpu.")
+    reconciler.reconcile(job.namespace, job.name)
+    assert kube.writes == [("patch_status", "Pending")]
