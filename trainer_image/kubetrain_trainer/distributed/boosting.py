@@ -5,8 +5,8 @@ XGBoost: each worker feeds its shard batch by batch into a `QuantileDMatrix` thr
 histogram bins (a byte or two per value) in memory rather than the rows; the workers'
 quantile sketches and histograms are all-reduced by XGBoost's collective,
 which Ray Train's `XGBoostConfig` sets up. LightGBM: each worker builds its `Dataset` from its
-own shard only (`tree_learner: data_parallel`, `pre_partition`), so a worker holds 1/N of the
-rows; LightGBM has no streaming input, which is the one place a worker holds its shard whole.
+own shard only (`tree_learner: data_parallel`, `pre_partition`) through `lightgbm.Sequence`s
+over the same spool, memory-mapped, so it too keeps its bins rather than its rows.
 
 The hyperparameters are the catalogue's (scikit-learn names); both libraries read those names
 as aliases of their own. Ray Train's report callbacks checkpoint the booster every
@@ -144,13 +144,40 @@ def xgboost_loop(config: dict[str, Any]) -> None:
         found, done = ray.train.get_checkpoint(), 0
         start = RayTrainReportCallback.get_model(found) if found is not None else None
         if start is not None:
-            done = start.num_boosted_rounds()
+            done = reader.counters.resumed_from = start.num_boosted_rounds()
         xgboost.train(
             config["params"], train, num_boost_round=max(config["rounds"] - done, 0),
             evals=evals, xgb_model=start, verbose_eval=False,
             callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY, checkpoint_at_end=True)],
         )  # fmt: skip
     publish(config["store"], reader.counters)
+
+
+def _lightgbm_dataset(spool: Spool, reference: Any = None) -> Any:
+    """A LightGBM `Dataset` built from the spooled batches as `lightgbm.Sequence`s over
+    memory-mapped files: LightGBM samples rows for its bins and then reads range by range, so
+    the worker never holds its shard's raw rows (only the labels, one float each)."""
+    import lightgbm
+
+    class Rows(lightgbm.Sequence):
+        batch_size = 4096
+
+        def __init__(self, path: Path) -> None:
+            self.rows = np.load(path, mmap_mode="r")
+
+        def __getitem__(self, index: Any) -> np.ndarray:
+            return np.asarray(self.rows[index], dtype=np.float64)  # LightGBM samples doubles
+
+        def __len__(self) -> int:
+            return len(self.rows)
+
+    labels = [batch["y"] for batch in spool.batches()]  # the first pass fills the spool
+    if not labels:
+        return lightgbm.Dataset(np.zeros((0, 0), dtype=np.float32), label=np.zeros(0),
+                                reference=reference)  # fmt: skip
+    sequences = [Rows(spool.directory / f"{i}-x.npy") for i in range(spool.count)]
+    return lightgbm.Dataset(sequences, label=np.concatenate(labels), reference=reference,
+                            free_raw_data=True)  # fmt: skip
 
 
 def lightgbm_loop(config: dict[str, Any]) -> None:
@@ -160,35 +187,26 @@ def lightgbm_loop(config: dict[str, Any]) -> None:
 
     rank = ray.train.get_context().get_world_rank()
     reader = ShardReader("train", rank, config["batch_rows"])
-    x, y = _whole(reader)
-    train = lightgbm.Dataset(x, label=y, free_raw_data=True)
-    valid_sets, names = [train], ["train"]
-    if config["has_validation"]:
-        vx, vy = _whole(ShardReader("validation", rank, 4096))
-        valid_sets.append(lightgbm.Dataset(vx, label=vy, reference=train))
-        names.append("valid")
-    params = {**config["params"], "tree_learner": "data_parallel", "pre_partition": True,
-              **get_network_params()}  # fmt: skip
-    found, done = ray.train.get_checkpoint(), 0
-    start = RayTrainReportCallback.get_model(found) if found is not None else None
-    if start is not None:
-        done = start.current_iteration()
-    lightgbm.train(
-        params, train, num_boost_round=max(config["rounds"] - done, 0), valid_sets=valid_sets,
-        valid_names=names, init_model=start,
-        callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY, checkpoint_at_end=True)],
-    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="kubetrain-shard-") as spool_dir:
+        train = _lightgbm_dataset(Spool(reader, Path(spool_dir, "train")))
+        valid_sets, names = [train], ["train"]
+        if config["has_validation"]:
+            valid = Spool(ShardReader("validation", rank, 4096), Path(spool_dir, "validation"))
+            valid_sets.append(_lightgbm_dataset(valid, reference=train))
+            names.append("valid")
+        params = {**config["params"], "tree_learner": "data_parallel", "pre_partition": True,
+                  **get_network_params()}  # fmt: skip
+        found, done = ray.train.get_checkpoint(), 0
+        start = RayTrainReportCallback.get_model(found) if found is not None else None
+        if start is not None:
+            done = reader.counters.resumed_from = start.current_iteration()
+        lightgbm.train(
+            params, train, num_boost_round=max(config["rounds"] - done, 0),
+            valid_sets=valid_sets, valid_names=names, init_model=start,
+            callbacks=[RayTrainReportCallback(frequency=CHECKPOINT_EVERY,
+                                              checkpoint_at_end=True)],
+        )  # fmt: skip
     publish(config["store"], reader.counters)
-
-
-def _whole(reader: ShardReader) -> tuple[np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for batch in reader.batches():
-        xs.append(batch["x"])
-        ys.append(batch["y"])
-    if not xs:
-        return np.zeros((0, 0), dtype=np.float32), np.zeros(0)
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def fit_booster(

@@ -90,6 +90,7 @@ def network_loop(config: dict[str, Any]) -> None:
     optimizer = make_optimizer(training, net.parameters())
     criterion = loss_function(task, training.loss)
     reader = ShardReader("train", rank, config["batch_rows"])
+    reader.counters.resumed_from = start - 1
     validation = ShardReader("validation", rank, 4096) if config["has_validation"] else None
     best, bad = math.inf, 0
     for epoch in range(start, training.epochs + 1):

@@ -226,13 +226,20 @@ def run(config: JobConfig, context: RunContext, path: DataPath) -> JobResult:
         "training": {
             "epochsRun": len(history), "workers": spec.workers, "strategy": spec.strategy,
             "device": "cuda" if spec.gpus_per_worker else "cpu", "batchRowsPerWorker": batch_rows,
-            "rayRun": run_name,
+            "rayRun": run_name, "resumedFromEpoch": _resumed_from(per_worker),
         },
         "durations": {**stages, "total": round(time.monotonic() - started, 3)},
     }  # fmt: skip
     result = _write(config, context, model, evaluation, metadata, ready)
     progress.update("done", force=True, best=(config.objective.metric, evaluation.objective.value))
     return result
+
+
+def _resumed_from(per_worker: list[dict[str, Any]]) -> int | None:
+    """The epoch (a booster's: its boosting round) the run's checkpoint had reached when this
+    attempt started, as the in-memory path's `resumedFromEpoch`; None for a fresh start."""
+    done = max((int(w.get("resumedFrom", 0)) for w in per_worker), default=0)
+    return done or None
 
 
 def _write(config: Any, context: Any, model: TrainedModel, evaluation: Evaluation,

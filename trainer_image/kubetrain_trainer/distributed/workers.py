@@ -47,6 +47,7 @@ class Counters:
     row_hash_sum: int = 0
     rss_at_start_bytes: int = 0
     peak_rss_bytes: int = 0
+    resumed_from: int = 0  # rounds or epochs its run's checkpoint had done (0: a fresh start)
 
     def see(self, batch: dict[str, np.ndarray]) -> None:
         size = int(sum(v.nbytes for v in batch.values()))
