@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support.bigdata import frame, read_all, write_local
+from tests.support.bigdata import (
+    assert_disjoint_complete_shards,
+    divisible_seed,
+    frame,
+    read_all,
+    write_local,
+)
 from tests.support.trainer import config_of, run_spec
 
 from kubetrain.api.data import local_data_allowed
 from kubetrain_trainer.distributed import PANDAS, RAY_DATA, choose
 from kubetrain_trainer.distributed.evaluation import ScorePartial, empty, metrics_of, partial_of
-from kubetrain_trainer.distributed.source import AssignSplit
 from kubetrain_trainer.distributed.statistics import Layout, Partial, Summarise
 from kubetrain_trainer.evaluation.metrics import score
 
@@ -120,30 +125,15 @@ def test_block_statistics_merge_to_the_whole_set_statistics() -> None:
 # -- on local Ray -------------------------------------------------------------------------------
 
 
-def _train_split(parts: Path, seed: int) -> tuple[int, int]:
-    """(rows, sum of row hashes mod 2^64) of the training split, computed here in pandas."""
-    tagged = AssignSplit(0.2, 0.2, seed)(read_all(parts).reset_index(drop=True))
-    train = tagged[tagged["__kubetrain_split"] == 0]
-    total = int(train["__kubetrain_row_hash"].to_numpy(dtype=np.uint64).sum(dtype=np.uint64))
-    return len(train), total
-
-
 @pytest.fixture(scope="module")
 def seed(parts: Path) -> int:
-    """A split seed whose training split divides by 2 and 3: Ray Train's equal shards then
-    leave no row out, and the per-worker hash sums must add up to the split's exactly."""
-    return next(s for s in range(100) if _train_split(parts, s)[0] % 6 == 0)
+    return divisible_seed(read_all(parts))
 
 
 def _assert_disjoint_complete_shards(
     metadata: dict[str, Any], workers: int, parts: Path, seed: int
 ) -> None:
-    counters = metadata["data"]["workers"]
-    assert [w["rank"] for w in counters] == list(range(workers))
-    rows, hashes = _train_split(parts, seed)
-    assert metadata["data"]["rows"]["train"] == rows
-    assert [w["rows"] for w in counters] == [rows // workers] * workers
-    assert sum(int(w["rowHashSum"]) for w in counters) % 2**64 == hashes
+    assert_disjoint_complete_shards(metadata, workers, read_all(parts), seed)
 
 
 @pytest.mark.timeout(1800)  # four runs, three of them starting Ray Train worker groups
