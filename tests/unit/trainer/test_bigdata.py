@@ -122,6 +122,18 @@ def test_block_statistics_merge_to_the_whole_set_statistics() -> None:
     assert dict(merged.labels) == data["label"].value_counts().to_dict()
 
 
+def test_worker_cpu_shares_leave_a_whole_cpu_for_the_data_tasks() -> None:
+    from kubetrain_trainer.distributed.runner import worker_cpus
+
+    # Three one-CPU pods: half a CPU each packs two workers on one node and frees the third.
+    assert worker_cpus([1, 1, 1], 3) == 0.5
+    assert worker_cpus([1, 1], 2) == 0.5
+    # One local Ray: what is left after one CPU, shared.
+    assert worker_cpus([4], 3) == 1.0
+    assert worker_cpus([2], 2) == 0.5
+    assert worker_cpus([16, 16], 8) == 1.0
+
+
 # -- on local Ray -------------------------------------------------------------------------------
 
 

@@ -24,6 +24,34 @@ def _cluster(resource: str) -> float:
     return float(resources().get(resource, 0))
 
 
+def _node_cpus() -> list[float]:
+    """The CPUs of each live node of the Ray cluster (`ray.nodes` is untyped)."""
+    import ray
+
+    nodes: Callable[[], list[dict[str, Any]]] = ray.nodes
+    return [float(n["Resources"].get("CPU", 0)) for n in nodes() if n.get("Alive")]
+
+
+WORKER_CPU_SHARES = (1.0, 0.5, 1 / 3, 0.25, 0.2, 0.1)
+
+
+def worker_cpus(node_cpus: list[float], workers: int) -> float:
+    """The CPUs each Ray Train worker asks for: the largest share that lets every worker fit
+    while one node keeps a whole CPU free.
+
+    The workers' shards are read and prepared by Ray Data tasks while they train, and each such
+    task asks for one whole CPU: with none free on any node, every worker waits forever for
+    its first batch. Ray Train packs the workers' bundles onto as few nodes as it can, so the
+    free CPU is reserved on the largest node (a job with three one-CPU pods: a half CPU per
+    worker, two workers on one node, the third node free for the data tasks)."""
+    capacity = sorted(node_cpus or [1.0], reverse=True)
+    capacity[0] -= 1
+    for share in WORKER_CPU_SHARES:
+        if sum(int(c / share + 1e-9) for c in capacity if c > 0) >= workers:
+            return share
+    return WORKER_CPU_SHARES[-1]
+
+
 def use_gpu(gpus_per_worker: float) -> bool:
     return gpus_per_worker > 0 and _cluster("GPU") > 0
 
@@ -57,11 +85,7 @@ def run_trainer(
     from kubetrain_trainer.models.ray_train import describe_failure
 
     gpu = use_gpu(spec.gpus_per_worker)
-    # The workers' shards are read and prepared by Ray Data tasks while they train: on a small
-    # Ray (a laptop's local Ray) the workers share what is left after one CPU for those tasks,
-    # or nothing would be left to produce their batches and every worker would wait forever.
-    total = _cluster("CPU") or 1.0
-    cpu = max(0.1, min(1.0, (total - 1) / spec.workers))
+    cpu = worker_cpus(_node_cpus(), spec.workers)
     trainer = _trainer_class(kind)(
         loop,
         train_loop_config=loop_config,
