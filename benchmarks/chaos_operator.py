@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 kb.submit(custom, namespace, jobs[name].manifest(name))
             else:
                 _patch_suspend(custom, namespace, name, action == "suspend")
-        kb.wait_operator_up(op.metrics_port)  # a kill point in its working life, not its imports
+        op = kb.up(op)  # a kill point in its working life, not its imports
         time.sleep(rng.uniform(args.min_gap, args.max_gap))
         op.kill()
         kill_times.append(round(time.monotonic() - started, 2))
@@ -162,7 +162,7 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
     op = kb.start_operator(cluster, namespace, config, log)
     kinds = ("ok", "retry", "ok", "doomed")
     jobs = {f"o{i:03d}": Shape(kinds[i % len(kinds)], rng.randint(1, 3)) for i in range(args.jobs)}
-    kb.wait_operator_up(op.metrics_port)
+    op = kb.up(op)
     for name, shape in jobs.items():
         kb.submit(custom, namespace, shape.manifest(name))
     deadline = time.monotonic() + 120

@@ -163,8 +163,10 @@ def operator_config(cluster: DevCluster, path: Path, **overrides: Any) -> Path:
     return path
 
 
-def start_operator(cluster: DevCluster, namespace: str, config: Path, log: Path) -> Operator:
-    return Operator(cluster, namespace, config, log, lease=None).start()
+def start_operator(
+    cluster: DevCluster, namespace: str, config: Path, log: Path, command: list[str] | None = None
+) -> Operator:
+    return Operator(cluster, namespace, config, log, lease=None, command=command).start()
 
 
 def operator_jobs_seen(port: int) -> int:
@@ -177,6 +179,23 @@ def operator_jobs_seen(port: int) -> int:
         return -1
     gauge = [line for line in text.splitlines() if line.startswith("kubetrain_jobs{")]
     return int(sum(float(line.split()[-1]) for line in gauge))
+
+
+def up(op: Operator, timeout: float = 60) -> Operator:
+    """Wait until `op` serves its metrics; start it again if it exited first (another process
+    on the machine, e.g. Ray, took a port `free_port` had picked), on new ports."""
+    for _ in range(3):
+        deadline = time.monotonic() + timeout
+        while operator_jobs_seen(op.metrics_port) < 0:
+            if op.proc is not None and op.proc.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError("the operator's metrics endpoint never answered")
+            time.sleep(0.1)
+        else:
+            return op
+        op.start()
+    raise RuntimeError("the operator exited at start three times running")
 
 
 def wait_operator_up(port: int, timeout: float = 60) -> None:

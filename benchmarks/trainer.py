@@ -9,7 +9,7 @@
   tune   Ray Tune running many short trials (each sleeps --trial-seconds, one CPU each, as
          many at a time as there are CPUs) against the ideal, trials x seconds / parallelism.
          Overhead = fit time / ideal - 1 (target <= 10%); Ray's start is reported apart.
-  asha   The trainer's own tuning (`kubetrain run --output`, an MLP on the wine data set, a
+  asha   The trainer's own tuning (`kubetrain run --output`, an MLP on wine (--tuning-dataset), a
          grid of learning rates and widths so both searches see the same trials): ASHA against
          no scheduler (random/grid search to the end). Compute = epochs run by all trials; the
          ratio is ASHA's compute / the full search's when ASHA reaches the same best score
@@ -208,6 +208,7 @@ def _tuning_manifest(scheduler: str | None, args: argparse.Namespace) -> dict[st
             "hidden_units": {"type": "choice", "values": [[16], [64, 32]]},
         },
         "parallelTrials": 2,
+        "maxTrials": 2 * len(args.learning_rates),  # every combination of the grid
         "seed": 3,
     }
     if scheduler:
@@ -219,7 +220,7 @@ def _tuning_manifest(scheduler: str | None, args: argparse.Namespace) -> dict[st
         "spec": {
             "problem": {"task": "classification", "target": "target",
                         "objective": {"metric": "accuracy", "direction": "maximize"}},
-            "data": {"dataset": "wine"},
+            "data": {"dataset": args.tuning_dataset},
             "model": {"builtin": {"name": "mlp"},
                       "training": {"epochs": args.tune_epochs, "batchSize": 16}},
             "tuning": tuning,
@@ -337,6 +338,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "Ray's default, a new actor process per trial",
     )
     p.add_argument("--tune-epochs", type=int, default=27)
+    p.add_argument("--tuning-dataset", default="wine",
+                   help="asha: a built-in classification data set (wine, digits)")  # fmt: skip
     p.add_argument("--learning-rates", type=float, nargs="+",
                    default=[0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03])  # fmt: skip
     p.add_argument("--tolerance", type=float, default=0.0)

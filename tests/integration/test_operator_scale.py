@@ -1,12 +1,13 @@
 """Issue 11's operator measurements and fault scripts at a small size, against the dev cluster:
-the scale benchmark (so its code keeps working), the operator SIGKILLed at random points, and
-the API server stopped while jobs run. Their full sizes run on demand (docs/benchmarks.md)."""
+the scale benchmark and the cluster's own ceiling (so their code keeps working), the operator
+SIGKILLed at random points, and the API server stopped while jobs run. Their full sizes run on
+demand (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import chaos_operator, operator_scale
+from benchmarks import chaos_operator, cluster_ceiling, operator_scale
 from tests.support.cluster import DevCluster
 
 
@@ -26,6 +27,15 @@ def test_scale_benchmark_runs_jobs_to_success_and_idles_without_requests(
     assert not [k for k in idle if k.split(" ")[1] != "events"], idle
     assert burst["restart"]["jobs_seen"] == 20
     assert (tmp_path / "scale.json").exists()
+
+
+def test_the_clusters_own_ceiling_is_measured_with_bare_pods(
+    dev_cluster: DevCluster, crd_installed: None, tmp_path: Path
+) -> None:
+    result = cluster_ceiling.main(["--smoke", "--out", str(tmp_path / "ceiling.json")])
+    assert result["all_succeeded"] and result["succeeded"] == 20
+    assert result["pods_succeeded_per_second"] > 0
+    assert (tmp_path / "ceiling.json").exists()
 
 
 def test_operator_killed_at_random_points_loses_and_doubles_nothing(

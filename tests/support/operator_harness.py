@@ -61,17 +61,25 @@ class Operator:
     """One `kubetrain operator` process."""
 
     def __init__(
-        self, cluster: DevCluster, namespace: str, config: Path, log: Path, lease: str | None
+        self,
+        cluster: DevCluster,
+        namespace: str,
+        config: Path,
+        log: Path,
+        lease: str | None,
+        command: list[str] | None = None,
     ) -> None:
         self.cluster, self.namespace, self.config, self.log = cluster, namespace, config, log
         self.lease = lease
+        self.command = command or [str(Path(sys.executable).parent / "kubetrain")]
+        """What runs `operator ...`: the CLI, or a wrapper of it (benchmarks/operator_memory)."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
 
     def start(self) -> Operator:
         self.metrics_port = free_port()
         argv = [
-            str(Path(sys.executable).parent / "kubetrain"),
+            *self.command,
             "operator",
             "--kubeconfig",
             str(self.cluster.kubeconfig),
