@@ -29,7 +29,8 @@ from kubernetes import client
 
 def bare_pod(name: str) -> dict[str, Any]:
     """A trainer-shaped pod with no owner: the operator's label (so the watch sees it), the
-    benchmark CPU profile's node selector and resources."""
+    benchmark CPU profile's node selector and resources, the restricted security context the
+    namespace enforces."""
     profile = kb.PROFILES[0]
     return {
         "apiVersion": "v1",
@@ -39,7 +40,11 @@ def bare_pod(name: str) -> dict[str, Any]:
         "spec": {
             "restartPolicy": "Never",
             "nodeSelector": profile["nodeSelector"],
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{"name": "trainer", "image": "kubetrain/trainer:dev",
+                            "securityContext": {"allowPrivilegeEscalation": False,
+                                                "capabilities": {"drop": ["ALL"]}},
                             "resources": {"requests": profile["resources"],
                                           "limits": profile["resources"]}}],
         },
