@@ -64,6 +64,11 @@ class PodView:
     def succeeded(self) -> bool:
         return self.phase == POD_SUCCEEDED
 
+    @property
+    def active(self) -> bool:
+        """Not ended and not on its way out: it may still be training."""
+        return self.phase in (POD_PENDING, POD_RUNNING) and not self.deleting
+
 
 def pod_view(pod: dict[str, Any]) -> PodView:
     meta = pod.get("metadata") or {}

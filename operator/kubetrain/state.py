@@ -351,6 +351,10 @@ def decide(
     attempt = int(snap.status.get("attempt") or 0)
 
     if phase in (Phase.SUCCEEDED, Phase.FAILED):
+        # Its pods were stopped when it finished, unless the operator died just after writing
+        # that: a pod of it that still runs is stopped now.
+        if any(p.active for p in pods):
+            b.decision.delete_attempt = attempt
         return _finished(b, policy)
 
     if snap.spec_errors:

@@ -273,6 +273,16 @@ def test_ttl_deletes_a_finished_job_on_time() -> None:
     assert late.delete_job
 
 
+def test_a_finished_job_stops_a_pod_that_still_runs_and_keeps_ended_ones() -> None:
+    # The operator died between writing "Failed" and stopping the attempt's pods.
+    failed = {"phase": "Failed", "attempt": 1, "completionTime": "2026-01-01T11:59:50Z"}
+    assert run(failed, [pod("trainer", "Running")]).delete_attempt == 1
+    assert run(failed, [pod("trainer", "Pending")]).delete_attempt == 1
+    assert run(failed, [pod("trainer", "Failed")]).delete_attempt is None
+    assert run(failed, [pod("trainer", "Running", deleting=True)]).delete_attempt is None
+    assert run(failed, [pod("trainer", "Running")]).status == run(failed, []).status
+
+
 def test_image_pull_backoff_is_reported() -> None:
     pulling = PodView(
         name="p",
