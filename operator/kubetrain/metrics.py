@@ -17,6 +17,7 @@ API_ERRORS = Counter(
 )
 ATTEMPTS = Counter("kubetrain_attempts_total", "Attempts started", ["reason"])
 TRANSITIONS = Counter("kubetrain_phase_transitions_total", "Phase transitions", ["phase"])
+QUEUE_DEPTH = Gauge("kubetrain_workqueue_depth", "TrainingJobs waiting to be reconciled")
 
 
 class PhaseIndex:

@@ -44,6 +44,9 @@ def operator(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
+    from kubetrain import memory
+
+    memory.cap_arenas()  # before any thread starts (see kubetrain.memory)
     import kopf
     from kubernetes import config as kube_config
 

@@ -1,14 +1,17 @@
-"""kopf handlers: thin. Each turns a watch event into `Reconciler.reconcile(ns, name)`.
+"""kopf handlers: thin. Each turns a watch event into a job's key on the work queue.
 
 Only `on.event` handlers are used: they keep no per-object state in the API (no progress
-annotations, no finalizers), so a job costs no API writes beyond its own status changes.
-Time-driven work (progress polling while running, deadlines, TTL, gang retries) is done by the
-ticker thread (`handlers.ticker`) that the startup handler starts. Events that cannot change
-anything are not reconciled: the echo of the operator's own status write, and an ended pod of
-a finished job (docs/benchmarks.md, "Operator at scale").
+annotations, no finalizers), so a job costs no API writes beyond its own status changes. They
+are coroutines that only add a key to `handlers.workqueue` and return, so kopf never holds a
+backlog of events behind busy handlers; `MAX_WORKERS` threads (`handlers.workers`) reconcile
+the queued jobs, each job once however many events named it. Time-driven work (progress
+polling while running, deadlines, TTL, gang retries) is queued by the ticker thread
+(`handlers.ticker`). Events that cannot change anything are not queued: the echo of the
+operator's own status write, and an ended pod of a finished job (docs/benchmarks.md,
+"Operator at scale"). The startup handler starts the threads.
 
-The handlers find their `Reconciler` in kopf's memo: `kopf.run(memo=operator_memo(r))` puts it
-in the operator's memo, and kopf hands every resource handler a shallow copy of that memo.
+The handlers find the `Reconciler` and the queue in kopf's memo: `kopf.run(memo=operator_memo(r))`
+puts them in the operator's memo, and kopf hands every resource handler a shallow copy of it.
 """
 
 from __future__ import annotations
@@ -22,17 +25,20 @@ import kopf
 
 from kubetrain.api import GROUP, PLURAL, VERSION
 from kubetrain.builders.naming import LABEL_JOB
-from kubetrain.handlers import ticker
+from kubetrain.handlers import ticker, workers
 from kubetrain.handlers.reconcile import Reconciler
+from kubetrain.handlers.workqueue import WorkQueue
 from kubetrain.kube import REACHABILITY
+from kubetrain.metrics import QUEUE_DEPTH
 
 MAX_WORKERS = 16
-"""Threads kopf runs the (blocking) handlers in."""
+"""Threads that reconcile: reconciles block on API calls, so more of them overlap requests."""
 
 
 def operator_memo(reconciler: Reconciler) -> kopf.Memo:
-    """The memo to start kopf with: it carries the reconciler to every handler."""
-    return kopf.Memo(reconciler=reconciler)
+    """The memo to start kopf with: it carries the reconciler and the work queue to every
+    handler."""
+    return kopf.Memo(reconciler=reconciler, queue=WorkQueue())
 
 
 def _reconciler(memo: kopf.Memo) -> Reconciler:
@@ -40,6 +46,13 @@ def _reconciler(memo: kopf.Memo) -> Reconciler:
     if not isinstance(reconciler, Reconciler):
         raise kopf.PermanentError("the operator was started without a reconciler in its memo")
     return reconciler
+
+
+def _queue(memo: kopf.Memo) -> WorkQueue:
+    queue = memo.get("queue")
+    if not isinstance(queue, WorkQueue):
+        raise kopf.PermanentError("the operator was started without a work queue in its memo")
+    return queue
 
 
 @kopf.on.startup()
@@ -52,13 +65,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
-    # Handlers block on API calls, not on the CPU: more of them overlap their requests.
-    settings.execution.max_workers = MAX_WORKERS
     # kopf gives up on a request after its last backoff (54 s by default) and then stops
     # watching: retry for as long as the API server is away instead.
     settings.networking.error_backoffs = _Backoffs()
     quiet_kopf_retries()
-    memo.ticker = ticker.start(_reconciler(memo))
+    reconciler, queue = _reconciler(memo), _queue(memo)
+    QUEUE_DEPTH.set_function(queue.__len__)
+    memo.workers = workers.start(reconciler, queue, MAX_WORKERS)
+    memo.ticker = ticker.start(reconciler, queue)
 
 
 class _Backoffs:
@@ -95,7 +109,7 @@ def quiet_kopf_retries() -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def training_job_event(
+async def training_job_event(
     type: str,
     namespace: str | None,
     name: str,
@@ -104,19 +118,28 @@ def training_job_event(
     **_: Any,
 ) -> None:
     """A TrainingJob was created, changed or deleted (the echo of our own write is no news)."""
-    reconciler = _reconciler(memo)
+    reconciler, queue = _reconciler(memo), _queue(memo)
     if namespace is None:
         return
     if type == "DELETED":
         reconciler.forget(namespace, name)
+        queue.forget((namespace, name))
         return
-    raw = {key: body[key] for key in body}  # the event's object, read-only
+    raw = job_body(body)
     if not reconciler.is_own_write(namespace, name, raw):
-        ticker.safe_reconcile(reconciler, namespace, name, raw)
+        queue.add((namespace, name), raw)
+
+
+def job_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's object as the reconciler reads it (read-only): without the field managers'
+    bookkeeping, which nothing here reads and which would be most of what a queued job holds."""
+    raw = {key: body[key] for key in body}
+    raw["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return raw
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_JOB: kopf.PRESENT})
-def trainer_pod_event(
+async def trainer_pod_event(
     namespace: str | None,
     labels: Mapping[str, str],
     status: Mapping[str, Any],
@@ -125,12 +148,14 @@ def trainer_pod_event(
     **_: Any,
 ) -> None:
     """A pod of some TrainingJob changed: reconcile its job. A finished job only stops pods
-    that still run, so an ended or departing pod of a finished job is no news."""
+    that still run, so an ended or departing pod of a finished job is no news; nor is it of a
+    job this operator has not reconciled yet (after a restart), whose own event is coming."""
     reconciler = _reconciler(memo)
     if namespace is None:
         return
     job = labels[LABEL_JOB]
     active = status.get("phase") in (None, "Pending", "Running")
-    if reconciler.finished(namespace, job) and not (active and not meta.get("deletionTimestamp")):
+    active = active and not meta.get("deletionTimestamp")
+    if not active and not reconciler.unfinished(namespace, job):
         return
-    ticker.safe_reconcile(reconciler, namespace, job)
+    _queue(memo).add((namespace, job), active_pod=active)

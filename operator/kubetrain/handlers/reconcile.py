@@ -92,6 +92,8 @@ class Reconciler:
         self.due: dict[tuple[str, str], float] = {}
         """(namespace, name) -> monotonic time of the next time-driven reconcile."""
         self.phases = PhaseIndex()
+        self._seen: set[tuple[str, str]] = set()
+        """The jobs whose reconcile has begun at least once (and that were not deleted)."""
         self._written: dict[tuple[str, str], int] = {}
         """(namespace, name) -> the resourceVersion of this operator's last status write."""
         self._written_at: dict[tuple[str, str], dt.datetime] = {}
@@ -101,14 +103,22 @@ class Reconciler:
         unfinished jobs: a spec is validated once per generation, not once per event."""
 
     def reconcile(
-        self, namespace: str, name: str, body: dict[str, Any] | None = None
+        self,
+        namespace: str,
+        name: str,
+        body: dict[str, Any] | None = None,
+        *,
+        active_pod: bool = True,
     ) -> Decision | None:
         """Reconcile the job; from `body` (a watch event's) if it is no older than this
-        operator's last write of its status, else from a fresh read."""
+        operator's last write of its status, else from a fresh read. A finished job's pods
+        are listed only if `active_pod` (an event showed one of them still active): the
+        others need nothing (on a restart, that saves a LIST per finished job)."""
         token = current_job.set((namespace, name))
+        self._seen.add((namespace, name))  # before it reads the pods (see `unfinished`)
         try:
             with self._locks[f"{namespace}/{name}"], RECONCILE_SECONDS.time():
-                return self._reconcile(namespace, name, body)
+                return self._reconcile(namespace, name, body, active_pod)
         finally:
             current_job.reset(token)
 
@@ -117,22 +127,28 @@ class Reconciler:
 
         Whatever changed since that write comes as its own event (a newer job, a pod's event)
         or is due on the ticker, so the echo of a status patch needs no reconcile."""
-        version = _resource_version(body)
+        version = resource_version(body)
         return version is not None and version == self._written.get((namespace, name))
 
-    def finished(self, namespace: str, name: str) -> bool:
-        """The job ended (Succeeded or Failed) when this operator last reconciled it."""
-        return self.phases.phases.get(f"{namespace}/{name}") in (Phase.SUCCEEDED, Phase.FAILED)
+    def unfinished(self, namespace: str, name: str) -> bool:
+        """A reconcile of the job has begun, and it had not ended (Succeeded or Failed) when
+        this operator last reconciled it. A pod that ends after a reconcile began is seen by
+        that reconcile's listing or, once this is True, named by its own event."""
+        if (namespace, name) not in self._seen:
+            return False
+        return self.phases.phases.get(f"{namespace}/{name}") not in (Phase.SUCCEEDED, Phase.FAILED)
 
     def _read(self, namespace: str, name: str, body: dict[str, Any] | None) -> Any:
         if body is not None:
-            version = _resource_version(body)
+            version = resource_version(body)
             written = self._written.get((namespace, name))
             if version is not None and (written is None or version >= written):
                 return body
         return self.kube.get_job(namespace, name)
 
     def forget(self, namespace: str, name: str) -> None:
+        self._seen.discard((namespace, name))
+        self._locks.pop(f"{namespace}/{name}", None)
         self.due.pop((namespace, name), None)
         self._written.pop((namespace, name), None)
         self._written_at.pop((namespace, name), None)
@@ -156,7 +172,9 @@ class Reconciler:
         self._checked[key] = (meta["uid"], generation, job, list(errors))
         return job, list(errors)
 
-    def _reconcile(self, namespace: str, name: str, body: dict[str, Any] | None) -> Decision | None:
+    def _reconcile(
+        self, namespace: str, name: str, body: dict[str, Any] | None, active_pod: bool
+    ) -> Decision | None:
         obj = self._read(namespace, name, body)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
             self.forget(namespace, name)
@@ -164,9 +182,10 @@ class Reconciler:
         meta = obj["metadata"]
         ref = JobRef(name, namespace, meta["uid"])
         status = obj.get("status") or {}
-        job, errors = self._check(obj, status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED))
+        finished = status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
+        job, errors = self._check(obj, finished)
         attempt = int(status.get("attempt") or 0)
-        all_pods = self.kube.job_pods(ref) if attempt else []
+        all_pods = self.kube.job_pods(ref) if attempt and (active_pod or not finished) else []
         current = [pod_view(p) for p in all_pods if _attempt_of(p) == attempt]
         stale = sorted({_attempt_of(p) for p in all_pods} - {attempt})
         report = self._report(ref, job, status, current, attempt)
@@ -249,7 +268,7 @@ class Reconciler:
         if decision.status != old_status and self._worth_writing(key, old_status, decision.status):
             written = self.kube.patch_job_status(ref, decision.status)
             self._written_at[key] = self.clock()
-            version = _resource_version(written) if written else None
+            version = resource_version(written) if written else None
             # A spec changed since the snapshot (a new generation) must still be reconciled.
             generation = (written or {}).get("metadata", {}).get("generation")
             if version is not None and generation == decision.status.get("observedGeneration"):
@@ -324,7 +343,7 @@ def _gist(status: dict[str, Any]) -> dict[str, Any]:
     return gist
 
 
-def _resource_version(obj: dict[str, Any]) -> int | None:
+def resource_version(obj: dict[str, Any]) -> int | None:
     """The object's resourceVersion as a number (etcd's revision), None if it is not one."""
     try:
         return int(obj["metadata"]["resourceVersion"])

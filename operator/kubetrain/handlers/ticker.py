@@ -1,56 +1,48 @@
 """Time-driven reconciles: progress polling while running, deadlines, TTL, gang retries.
 
 Watch events cover every change in the API; what changes only with time is due at a moment
-the reconciler records in `Reconciler.due`. One daemon thread reconciles each job whose
-moment has come. A reconcile that fails (API down, conflict) is logged and tried again soon,
-by the next event or tick: it never stops the operator. While the API server is unreachable
-the failures are logged at debug level: `kube.REACHABILITY` says once that it is away.
+the reconciler records in `Reconciler.due`. One daemon thread puts each job whose moment has
+come on the work queue (the workers reconcile it), while the API server is away asks it
+whether it is back, and once a backlog has drained hands the freed memory back
+(`kubetrain.memory`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
-from typing import Any
 
 from kubetrain.handlers.reconcile import Reconciler
-from kubetrain.kube import REACHABILITY, Unreachable
+from kubetrain.handlers.workqueue import WorkQueue
+from kubetrain.kube import REACHABILITY
+from kubetrain.memory import trim
 
-log = logging.getLogger("kubetrain.handlers")
 TICK_SECONDS = 0.5
 PROBE_SECONDS = 1.0
 """How often the API server is asked whether it is back, while it is away."""
-RETRY_SECONDS = 5.0
-"""A failed reconcile is tried again after this long if no event comes first."""
+TRIM_AFTER = 100
+"""A backlog of this many queued jobs is followed by a trim of the heap once it drains."""
 
 
-def safe_reconcile(
-    reconciler: Reconciler, namespace: str, name: str, body: dict[str, Any] | None = None
-) -> None:
-    """Reconcile one job; on failure log it and make it due again in `RETRY_SECONDS`."""
-    try:
-        reconciler.reconcile(namespace, name, body)
-    except Unreachable as exc:
-        log.debug("reconcile of %s/%s waits for the API server: %s", namespace, name, exc)
-        reconciler.due[(namespace, name)] = time.monotonic() + RETRY_SECONDS
-    except Exception:
-        log.exception("reconcile of %s/%s failed", namespace, name)
-        reconciler.due[(namespace, name)] = time.monotonic() + RETRY_SECONDS
-
-
-def start(reconciler: Reconciler) -> threading.Thread:
+def start(reconciler: Reconciler, queue: WorkQueue) -> threading.Thread:
     """Start the ticker thread (a daemon: it ends with the operator)."""
-    thread = threading.Thread(target=_tick_forever, args=(reconciler,), name="ticker", daemon=True)
+    thread = threading.Thread(
+        target=_tick_forever, args=(reconciler, queue), name="ticker", daemon=True
+    )
     thread.start()
     return thread
 
 
-def _tick_forever(reconciler: Reconciler) -> None:
-    last_probe = 0.0
+def _tick_forever(reconciler: Reconciler, queue: WorkQueue) -> None:
+    last_probe, backlog = 0.0, 0
     while True:
         now = time.monotonic()
+        depth = len(queue)
+        backlog = max(backlog, depth)
+        if depth == 0 and backlog >= TRIM_AFTER:
+            backlog = 0
+            trim()
         if REACHABILITY.down_since is not None and now - last_probe >= PROBE_SECONDS:
             # Nothing may be due while the API server is away: ask it, so that its return
             # is noticed (and logged) even then.
@@ -60,5 +52,5 @@ def _tick_forever(reconciler: Reconciler) -> None:
         for key, due in list(reconciler.due.items()):
             if due <= now:
                 reconciler.due.pop(key, None)
-                safe_reconcile(reconciler, *key)
+                queue.add(key)
         time.sleep(TICK_SECONDS)

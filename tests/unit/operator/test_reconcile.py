@@ -9,6 +9,7 @@ their TTL.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from tests.support.examples import example
@@ -126,6 +127,36 @@ def test_a_finished_job_is_deleted_once_its_ttl_has_passed(
     assert kube.job(job) is None
     assert ("delete_job", "iris-forest") in kube.writes
     assert (job.namespace, job.name) not in reconciler.due
+
+
+def test_a_finished_job_stops_its_running_pod_when_a_pod_event_shows_it(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    # The operator wrote "Failed" and died before it stopped the attempt's pod.
+    job = iris(kube)
+    reconciler.reconcile(job.namespace, job.name)
+    kube.set_pod_status(NAMESPACE, "iris-forest-a1-trainer", {"phase": "Running"})
+    stored = kube.job(job) or {}
+    stored["status"] = {**stored["status"], "phase": "Failed"}
+    kube.writes.clear()
+    listed: list[JobRef] = []
+    read = kube.job_pods
+
+    def job_pods(job: JobRef) -> list[dict[str, Any]]:
+        listed.append(job)
+        return read(job)
+
+    kube.job_pods = job_pods  # type: ignore[method-assign]
+
+    # Its own event (a restart's listing): a finished job's pods are not read.
+    reconciler.reconcile(job.namespace, job.name, active_pod=False)
+    assert listed == []
+    assert ("delete_pods", "attempt 1") not in kube.writes
+    # The pod's event shows it still running: it is stopped.
+    reconciler.reconcile(job.namespace, job.name, active_pod=True)
+    assert len(listed) == 1
+    assert ("delete_pods", "attempt 1") in kube.writes
+    assert kube.names("Pod") == []
 
 
 def _unschedulable(kube: FakeKube, message: str) -> None:
