@@ -237,7 +237,10 @@ def test_a_second_replica_takes_over_when_the_leader_dies(harness: Harness) -> N
     assert standby.proc is not None and standby.proc.poll() is None
 
 
-@pytest.mark.parametrize("metric", ["kubetrain_jobs", "kubetrain_reconcile_duration_seconds"])
+@pytest.mark.parametrize(
+    "metric",
+    ["kubetrain_jobs", "kubetrain_reconcile_duration_seconds", "kubetrain_workqueue_depth"],
+)
 def test_metrics_are_served(harness: Harness, metric: str) -> None:
     import urllib.request
 
@@ -248,6 +251,8 @@ def test_metrics_are_served(harness: Harness, metric: str) -> None:
     assert metric in body
     if metric == "kubetrain_jobs":
         assert 'kubetrain_jobs{phase="Succeeded"} 1.0' in body
+    if metric == "kubetrain_workqueue_depth":  # nothing waits once the job has finished
+        assert "kubetrain_workqueue_depth 0.0" in body
 
 
 def test_a_store_the_operator_cannot_read_is_a_condition_and_a_warning(harness: Harness) -> None:

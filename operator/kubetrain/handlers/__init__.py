@@ -33,6 +33,8 @@ from kubetrain.metrics import QUEUE_DEPTH
 
 MAX_WORKERS = 16
 """Threads that reconcile: reconciles block on API calls, so more of them overlap requests."""
+LIST_CHUNK = 500
+"""Objects per page of kopf's initial listing."""
 
 
 def operator_memo(reconciler: Reconciler) -> kopf.Memo:
@@ -65,6 +67,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # The start lists every job and pod: in pages, not one response; and kopf's per-object
+    # worker (which keeps its last event while it idles) ends 1 s after its last event, not 5.
+    settings.watching.chunk_size = LIST_CHUNK
+    settings.queueing.idle_timeout = 1.0
     # kopf gives up on a request after its last backoff (54 s by default) and then stops
     # watching: retry for as long as the API server is away instead.
     settings.networking.error_backoffs = _Backoffs()
