@@ -160,8 +160,9 @@ async def trainer_pod_event(
     if namespace is None:
         return
     job = labels[LABEL_JOB]
-    active = status.get("phase") in (None, "Pending", "Running")
-    active = active and not meta.get("deletionTimestamp")
+    active = status.get("phase") in (None, "Pending", "Running") and not meta.get(
+        "deletionTimestamp"
+    )
     if not active and not reconciler.unfinished(namespace, job):
         return
     _queue(memo).add((namespace, job), active_pod=active)

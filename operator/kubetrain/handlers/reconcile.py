@@ -35,6 +35,7 @@ from kubetrain.state import Decision, Policy, Snapshot, TrainerReport, decide
 log = logging.getLogger("kubetrain.reconcile")
 ACTIVE_PHASES = (Phase.PENDING, Phase.RUNNING)
 """The phases in which the trainer's progress is read and the job is polled."""
+FINISHED_PHASES = tuple(p for p in Phase if p.is_terminal)
 DRIVER_ROLES = (ROLE_TRAINER, ROLE_HEAD)
 """The roles whose pod writes the final report."""
 SECRET_TTL_SECONDS = 60.0
@@ -88,12 +89,12 @@ class Reconciler:
         self._access: dict[tuple[str, str], tuple[float, StoreAccess | str]] = {}
         """(namespace, Secret) -> (monotonic time read, the access or why there is none)."""
         self.clock = clock
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks: defaultdict[tuple[str, str], threading.Lock] = defaultdict(threading.Lock)
+        """(namespace, name) -> the job's lock, made as its first reconcile begins: so also
+        the jobs whose reconcile has begun (and that were not deleted since)."""
         self.due: dict[tuple[str, str], float] = {}
         """(namespace, name) -> monotonic time of the next time-driven reconcile."""
         self.phases = PhaseIndex()
-        self._seen: set[tuple[str, str]] = set()
-        """The jobs whose reconcile has begun at least once (and that were not deleted)."""
         self._written: dict[tuple[str, str], int] = {}
         """(namespace, name) -> the resourceVersion of this operator's last status write."""
         self._written_at: dict[tuple[str, str], dt.datetime] = {}
@@ -115,9 +116,8 @@ class Reconciler:
         are listed only if `active_pod` (an event showed one of them still active): the
         others need nothing (on a restart, that saves a LIST per finished job)."""
         token = current_job.set((namespace, name))
-        self._seen.add((namespace, name))  # before it reads the pods (see `unfinished`)
-        try:
-            with self._locks[f"{namespace}/{name}"], RECONCILE_SECONDS.time():
+        try:  # the lock is made before the pods are read (see `unfinished`)
+            with self._locks[(namespace, name)], RECONCILE_SECONDS.time():
                 return self._reconcile(namespace, name, body, active_pod)
         finally:
             current_job.reset(token)
@@ -134,9 +134,9 @@ class Reconciler:
         """A reconcile of the job has begun, and it had not ended (Succeeded or Failed) when
         this operator last reconciled it. A pod that ends after a reconcile began is seen by
         that reconcile's listing or, once this is True, named by its own event."""
-        if (namespace, name) not in self._seen:
+        if (namespace, name) not in self._locks:
             return False
-        return self.phases.phases.get(f"{namespace}/{name}") not in (Phase.SUCCEEDED, Phase.FAILED)
+        return self.phases.phases.get(f"{namespace}/{name}") not in FINISHED_PHASES
 
     def _read(self, namespace: str, name: str, body: dict[str, Any] | None) -> Any:
         if body is not None:
@@ -147,8 +147,7 @@ class Reconciler:
         return self.kube.get_job(namespace, name)
 
     def forget(self, namespace: str, name: str) -> None:
-        self._seen.discard((namespace, name))
-        self._locks.pop(f"{namespace}/{name}", None)
+        self._locks.pop((namespace, name), None)
         self.due.pop((namespace, name), None)
         self._written.pop((namespace, name), None)
         self._written_at.pop((namespace, name), None)
@@ -182,7 +181,7 @@ class Reconciler:
         meta = obj["metadata"]
         ref = JobRef(name, namespace, meta["uid"])
         status = obj.get("status") or {}
-        finished = status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED)
+        finished = status.get("phase") in FINISHED_PHASES
         job, errors = self._check(obj, finished)
         attempt = int(status.get("attempt") or 0)
         all_pods = self.kube.job_pods(ref) if attempt and (active_pod or not finished) else []

@@ -1,12 +1,12 @@
 """The work queue between the watch events and the reconciles (controller-runtime's design).
 
 A watch event only *names* a job that needs reconciling: the kopf handlers add the job's key
-here and return at once, and `WORKERS` threads take keys off the queue and reconcile them. A
-key is at most once in the queue, however many events name it while it waits, and never in
-two threads at once: an event for a job that is being reconciled marks it to be taken again
-afterwards. So a burst of events costs one reconcile per job that changed, not one per event,
-and what waits is a key (and the newest body of the job, when an event carried one), not
-kopf's queue of every event's full object behind busy handler threads.
+here and return at once, and the worker threads (`handlers.workers`) take keys off the queue
+and reconcile them. A key is at most once in the queue, however many events name it while it
+waits, and never in two threads at once: an event for a job that is being reconciled marks it
+to be taken again afterwards. So a burst of events costs one reconcile per job that changed,
+not one per event, and what waits is a key (and the newest body of the job, when an event
+carried one), not kopf's queue of every event's full object behind busy handler threads.
 """
 
 from __future__ import annotations
